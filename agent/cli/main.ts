@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { runAssetsCommand } from '../assets/fetch-cli.js';
+import { ExitCode } from '../lifecycle/exit-codes.js';
+import { packageRoot } from '../paths.js';
+import { configCommand } from './config-command.js';
+import { processIo, type CliIo } from './io.js';
+import { runCommand } from './run-command.js';
+
+const HELP = `cctv-agent: edge inference agent for highway CCTV
+
+usage: cctv-agent <command> [options]
+
+  run [--config FILE]          run the agent (config: --config, $CCTV_CONFIG, ./cctv-agent.yaml, /etc/cctv-agent/config.yaml)
+  demo [--config FILE]         run on the bundled highway clip with an embedded MQTT broker
+  config check [FILE]          validate a config file (exit 2 with one line per problem)
+  config print [--config FILE] print the effective config, secrets redacted
+  assets fetch [names...]      fetch models and clips from models/catalog.json (mirror: $CCTV_ASSET_MIRROR)
+  assets list                  list the catalog and what is present
+  version                      print the version
+
+Environment overrides: CCTV_<KEY_PATH>, e.g. CCTV_MQTT__URL, CCTV_CAMERAS__0__URL. See docs/configuration.md.
+`;
+
+export async function main(argv: string[], io: CliIo = processIo): Promise<number | 'running'> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run':
+    case 'demo':
+      return runCommand(rest, io, command);
+    case 'config':
+      return configCommand(rest, io);
+    case 'assets':
+      return runAssetsCommand(rest, io);
+    case 'version':
+    case '--version': {
+      const pkg = JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+      io.out.write(`${pkg.version}\n`);
+      return ExitCode.OK;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      io.out.write(HELP);
+      return command === undefined ? ExitCode.CONFIG : ExitCode.OK;
+    default:
+      io.err.write(`cctv-agent: USAGE: unknown command "${command}"\n${HELP}`);
+      return ExitCode.CONFIG;
+  }
+}

@@ -1,0 +1,101 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, type LoadOptions } from '../config/load.js';
+import { SecretScrubber } from '../config/redact.js';
+import { buildAgent, type Agent } from '../daemon.js';
+import { AgentError, isAgentError } from '../errors.js';
+import { ExitCode, type ExitCodeValue } from '../lifecycle/exit-codes.js';
+import { createNotifier } from '../lifecycle/sd-notify.js';
+import { ShutdownController } from '../lifecycle/shutdown.js';
+import { createLogger } from '../log/logger.js';
+import { defaultAssetsDir } from '../paths.js';
+import { formatStatusLine } from '../telemetry/status-line.js';
+import { loadAndCheck } from './config-command.js';
+import type { CliIo } from './io.js';
+import { formatCliError } from './report-error.js';
+
+/** The demo: the real highway clip, looped like a live camera, with the embedded broker. */
+export function demoBaseConfig(assetsDir: string = defaultAssetsDir()): Record<string, unknown> {
+  return {
+    cameras: [{ id: 'highway-demo', url: path.join(assetsDir, 'highway-cctv-320x240.mp4'), loop: true, realtime: true, sampleFps: 5 }],
+  };
+}
+
+/**
+ * `cctv-agent run` and `cctv-agent demo`: load and check the config (exit 2 on any problem),
+ * build the agent, start it under the shutdown controller, and report on a terminal.
+ */
+export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'): Promise<number | 'running'> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
+  const options: LoadOptions = { env: io.env, ...(values.config ? { file: values.config } : {}) };
+  if (mode === 'demo') Object.assign(options, { base: demoBaseConfig(), requireFile: false });
+
+  let loaded: ReturnType<typeof loadAndCheck>;
+  const scrubber = new SecretScrubber();
+  try {
+    loaded = loadAndCheck(options);
+  } catch (error) {
+    for (const line of formatCliError(error)) io.err.write(`${scrubber.scrub(line)}\n`);
+    return ExitCode.CONFIG;
+  }
+  const { config } = loaded;
+  for (const secret of loaded.secrets) scrubber.add(secret);
+  const log = createLogger({ level: config.log.level, scrubber });
+  log.info({ configFile: loaded.source, envOverrides: loaded.envApplied, deviceId: config.deviceId, mode }, 'cctv-agent starting');
+
+  let agent: Agent;
+  try {
+    agent = buildAgent(config, log);
+  } catch (error) {
+    for (const line of formatCliError(error)) io.err.write(`${scrubber.scrub(line)}\n`);
+    return error instanceof ConfigError || isAgentError(error) ? ExitCode.CONFIG : ExitCode.STARTUP;
+  }
+
+  const notifier = createNotifier(io.env, log);
+  const startup = new AbortController();
+  const timers: NodeJS.Timeout[] = [];
+  let startupFailed = false;
+  const shutdown = new ShutdownController({
+    log,
+    timeoutMs: config.shutdown.timeoutMs,
+    cleanup: async (reason): Promise<ExitCodeValue> => {
+      startup.abort();
+      for (const timer of timers) clearInterval(timer);
+      notifier.stopping(`stopping: ${reason}`);
+      const report = await agent.runner.stop();
+      notifier.close();
+      log.info({ reason, failedToStop: report.failed }, 'cctv-agent stopped');
+      if (report.failed.length > 0) return ExitCode.SHUTDOWN_INCOMPLETE;
+      return startupFailed ? ExitCode.STARTUP : ExitCode.OK;
+    },
+  }).install();
+
+  try {
+    await agent.runner.start(startup.signal);
+  } catch (error) {
+    if (error instanceof AgentError && error.code === 'STARTUP_ABORTED') return 'running'; // shutdown is under way
+    startupFailed = true;
+    for (const line of formatCliError(error)) io.err.write(`${scrubber.scrub(line)}\n`);
+    log.error({ err: error }, 'startup failed');
+    void shutdown.trigger('startup-failed');
+    return 'running';
+  }
+
+  const model = `${agent.model.manifest.id}@${agent.model.manifest.version}`;
+  log.info({ model, database: agent.databaseFile, cameras: config.cameras.length }, 'cctv-agent running');
+  notifier.ready(`running: ${config.cameras.length} camera(s), model ${model}`);
+  if (notifier.watchdogIntervalMs !== undefined) {
+    const interval = notifier.watchdogIntervalMs;
+    // Pings only while the pipeline lives, so a hung pipeline trips systemd's watchdog.
+    timers.push(setInterval(() => {
+      if (agent.isAlive(interval * 2)) notifier.watchdog();
+    }, interval));
+  }
+  if (io.err.isTTY) {
+    agent.stats.takeWindow();
+    timers.push(setInterval(() => {
+      io.err.write(`${formatStatusLine({ window: agent.stats.takeWindow(), ...agent.status() })}\n`);
+    }, config.status.intervalSeconds * 1000));
+  }
+  return 'running';
+}

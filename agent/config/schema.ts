@@ -1,0 +1,144 @@
+import os from 'node:os';
+import { z } from 'zod';
+
+/**
+ * The one source of the agent's configuration: defaults, types and validation.
+ * The AgentConfig type is derived from it; environment overrides, redaction and the
+ * generated docs walk this same schema. A field marked `secret` is never printed or logged.
+ */
+
+const secret = () => z.string().min(1).meta({ secret: true });
+
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, {
+    error: 'must be 1-63 letters, digits, "-" or "_", starting with a letter or digit',
+  });
+
+const sourceSchemes = ['rtsp:', 'rtsps:', 'http:', 'https:', 'file:'];
+
+/** A camera source: an rtsp(s)://, http(s):// (MJPEG) or file:// URL, or a plain file path. */
+export const sourceUrl = z.string().min(1).superRefine((value, ctx) => {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(value)?.[1];
+  if (scheme === undefined) return; // a plain path; its existence is checked after validation
+  if (!sourceSchemes.includes(`${scheme.toLowerCase()}:`)) {
+    ctx.addIssue({ code: 'custom', message: `scheme "${scheme}:" is not supported: use rtsp://, rtsps://, http(s)://, file:// or a file path` });
+    return;
+  }
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'file:' && url.hostname === '') {
+      ctx.addIssue({ code: 'custom', message: 'is not a valid URL: the host is missing' });
+    }
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not a valid URL (expected e.g. rtsp://host:554/stream)' });
+  }
+});
+
+export const cameraSchema = z.strictObject({
+  id: identifier.describe('Camera id, unique on this device; used in results and topics.'),
+  url: sourceUrl.describe('rtsp://, rtsps://, http(s):// (MJPEG), file:// URL or a file path. Credentials may be embedded; they are redacted everywhere.'),
+  username: z.string().min(1).optional().describe('Camera user; overrides one embedded in the URL.'),
+  password: secret().optional().describe('Camera password (secret); overrides one embedded in the URL.'),
+  passwordFile: z.string().min(1).optional().describe('File holding the camera password (secret).'),
+  sampleFps: z.number().positive().max(120).nullable().default(5).describe('Frames per second sent to the model; null = every decoded frame.'),
+  loop: z.boolean().default(true).describe('File sources: replay from the start when the file ends.'),
+  realtime: z.boolean().default(true).describe('File sources: read at the native frame rate (like a camera) rather than as fast as possible.'),
+  transport: z.enum(['tcp', 'udp', 'auto']).default('tcp').describe('RTSP transport.'),
+  enabled: z.boolean().default(true),
+});
+
+const tlsSchema = z.strictObject({
+  caFile: z.string().min(1).optional().describe('PEM file of the CA that signed the broker certificate.'),
+  certFile: z.string().min(1).optional().describe('PEM client certificate.'),
+  keyFile: z.string().min(1).optional().describe('PEM client key.'),
+  rejectUnauthorized: z.boolean().default(true),
+});
+
+const brokerUrl = z.string().refine((value) => {
+  try {
+    return ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}, { error: 'must be a URL like mqtt://host:1883 or mqtts://host:8883' });
+
+export const mqttSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe('false: results are stored locally only.'),
+  url: brokerUrl.optional().describe('Broker URL. Unset: an embedded broker (aedes, MQTT 3.1.1) is started.'),
+  embeddedBroker: z.strictObject({
+    host: z.string().min(1).default('127.0.0.1').describe('Listen address; 0.0.0.0 exposes it to the network.'),
+    port: z.number().int().min(1).max(65535).default(1883),
+  }).prefault({}),
+  clientId: z.string().min(1).optional().describe('Defaults to cctv-<deviceId>.'),
+  username: z.string().min(1).optional(),
+  password: secret().optional().describe('Broker password (secret).'),
+  passwordFile: z.string().min(1).optional().describe('File holding the broker password (secret).'),
+  tls: tlsSchema.optional(),
+  topicPrefix: z.string().regex(/^[^#+/][^#+]*[^#+/]$|^[^#+/]$/, { error: 'must be non-empty, without "#", "+" or a leading/trailing "/"' }).default('cctv'),
+  keepaliveSeconds: z.number().int().min(5).max(3600).default(30),
+  reconnectMs: z.number().int().min(100).max(300_000).default(2000),
+  publishBatch: z.number().int().min(1).max(1000).default(100).describe('Outbox rows published per drain step.'),
+}).prefault({});
+
+export const configSchema = z.strictObject({
+  deviceId: identifier.default(() => os.hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 63) || 'edge')
+    .describe('This device\'s id: the topic namespace <prefix>/<deviceId>/... and the results\' origin.'),
+  dataDir: z.string().min(1).default('./data').describe('Directory of the SQLite database (relative paths are from the working directory).'),
+  log: z.strictObject({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  }).prefault({}),
+  ffmpeg: z.strictObject({
+    path: z.string().min(1).optional().describe('ffmpeg binary; unset: the bundled @ffmpeg-installer build.'),
+    hwaccel: z.enum(['none', 'auto', 'vaapi', 'cuda', 'qsv', 'v4l2m2m', 'drm']).default('none').describe('Hardware decode (needs a system ffmpeg that supports it).'),
+    socketTimeoutSeconds: z.number().positive().max(300).default(10).describe('RTSP socket timeout passed to ffmpeg.'),
+    stallTimeoutSeconds: z.number().positive().max(600).default(10).describe('Restart ffmpeg when no frame arrived for this long.'),
+    restartBackoffMs: z.strictObject({
+      initial: z.number().int().min(10).default(500),
+      max: z.number().int().min(100).default(30_000),
+    }).prefault({}),
+  }).prefault({}),
+  cameras: z.array(cameraSchema).min(1, { error: 'at least one camera is needed' })
+    .superRefine((cameras, ctx) => {
+      const seen = new Set<string>();
+      cameras.forEach((camera, index) => {
+        if (seen.has(camera.id)) ctx.addIssue({ code: 'custom', path: [index, 'id'], message: `duplicate camera id "${camera.id}"` });
+        seen.add(camera.id);
+        if (camera.password !== undefined && camera.passwordFile !== undefined) {
+          ctx.addIssue({ code: 'custom', path: [index, 'passwordFile'], message: 'give password or passwordFile, not both' });
+        }
+      });
+    }),
+  mqtt: mqttSchema,
+  model: z.strictObject({
+    manifest: z.string().min(1).default('auto').describe('"auto": YOLOX-nano int8 when its file is present, else float. Or a path to a model manifest (JSON).'),
+    assetsDir: z.string().min(1).optional().describe('Where model files are looked up; defaults to the package\'s models/assets.'),
+  }).prefault({}),
+  inference: z.strictObject({
+    intraOpThreads: z.number().int().min(1).max(64).default(2),
+    interOpThreads: z.number().int().min(1).max(64).default(1),
+    graphOptimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
+    executionProviders: z.array(z.enum(['cpu', 'cuda', 'tensorrt', 'dml', 'coreml'])).min(1).default(['cpu'])
+      .describe('Tried in order; cpu is always added last as the fallback.'),
+    scoreThreshold: z.number().min(0).max(1).optional().describe('Overrides the manifest\'s score threshold.'),
+  }).prefault({}),
+  storage: z.strictObject({
+    fileName: z.string().regex(/^[^/\\]+$/, { error: 'must be a file name inside dataDir, without slashes' }).default('agent.db'),
+    flushIntervalMs: z.number().int().min(10).max(10_000).default(250).describe('Results are written in one transaction per flush.'),
+    maxBatchRows: z.number().int().min(1).max(10_000).default(500),
+  }).prefault({}),
+  status: z.strictObject({
+    intervalSeconds: z.number().min(1).max(3600).default(5).describe('One-line status on a terminal.'),
+  }).prefault({}),
+  shutdown: z.strictObject({
+    timeoutMs: z.number().int().min(500).max(120_000).default(10_000).describe('Deadline for the whole shutdown.'),
+  }).prefault({}),
+}).superRefine((config, ctx) => {
+  if (config.mqtt.password !== undefined && config.mqtt.passwordFile !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['mqtt', 'passwordFile'], message: 'give password or passwordFile, not both' });
+  }
+});
+
+export type AgentConfig = z.output<typeof configSchema>;
+export type CameraConfig = z.output<typeof cameraSchema>;
+export type MqttConfig = z.output<typeof mqttSchema>;

@@ -1,0 +1,104 @@
+import path from 'node:path';
+import type { AgentConfig } from './config/schema.js';
+import { FrameScheduler } from './inference/frame-scheduler.js';
+import { InferenceService } from './inference/inference-service.js';
+import { geometryOf } from './inference/loaded-model.js';
+import { resolveConfiguredModel, type ResolvedModel } from './inference/model-files.js';
+import { IngestService } from './ingest/ingest-service.js';
+import { ServiceRunner } from './lifecycle/runner.js';
+import type { Service } from './lifecycle/service.js';
+import type { Logger } from './log/logger.js';
+import { EmbeddedBroker } from './mqtt/embedded-broker.js';
+import { MqttLink } from './mqtt/mqtt-link.js';
+import { OutboxDrain } from './mqtt/outbox-drain.js';
+import { deviceTopics } from './mqtt/topics.js';
+import { ResultWriter } from './storage/result-writer.js';
+import { StorageService } from './storage/storage-service.js';
+import { PipelineStats } from './telemetry/pipeline-stats.js';
+import type { StatusInputs } from './telemetry/status-line.js';
+
+export interface Agent {
+  runner: ServiceRunner;
+  model: ResolvedModel;
+  databaseFile: string;
+  stats: PipelineStats;
+  /** Inputs of the terminal status line, minus the stats window. */
+  status(): Omit<StatusInputs, 'window'>;
+  /** For the systemd watchdog: results are flowing, or every camera is in a known retry state. */
+  isAlive(maxSilenceMs: number): boolean;
+}
+
+/**
+ * The one composition root: builds every service with the narrow dependencies it needs and
+ * fixes the start order (stop runs in reverse): storage before its writers, the link before
+ * the drain, the model before the cameras that feed it, the scheduler last.
+ */
+export function buildAgent(config: AgentConfig, log: Logger): Agent {
+  const model = resolveConfiguredModel(config.model.manifest, config.model.assetsDir);
+  const topics = deviceTopics(config.mqtt.topicPrefix, config.deviceId);
+  const databaseFile = path.resolve(config.dataDir, config.storage.fileName);
+  const services: Service[] = [];
+
+  const storage = new StorageService(databaseFile, log.child({ module: 'storage' }));
+  services.push(storage);
+
+  let drain: OutboxDrain | undefined;
+  let link: MqttLink | undefined;
+  if (config.mqtt.enabled) {
+    let brokerUrl: () => string = () => config.mqtt.url!;
+    if (config.mqtt.url === undefined) {
+      const broker = new EmbeddedBroker(config.mqtt.embeddedBroker.host, config.mqtt.embeddedBroker.port, log.child({ module: 'broker' }));
+      services.push(broker);
+      brokerUrl = () => broker.url;
+    }
+    link = new MqttLink({
+      url: brokerUrl,
+      config: config.mqtt,
+      clientId: config.mqtt.clientId ?? `cctv-${config.deviceId}`,
+      availabilityTopic: topics.availability,
+      log: log.child({ module: 'mqtt' }),
+    });
+    drain = new OutboxDrain({ outbox: () => storage.outbox, publisher: link, batchSize: config.mqtt.publishBatch, log: log.child({ module: 'outbox' }) });
+  }
+
+  const writer = new ResultWriter({
+    db: () => storage.db,
+    deviceId: config.deviceId,
+    resultsTopic: link ? topics.results : undefined,
+    flushIntervalMs: config.storage.flushIntervalMs,
+    maxBatchRows: config.storage.maxBatchRows,
+    ...(drain ? { onCommitted: () => drain.wake() } : {}),
+    log: log.child({ module: 'results' }),
+  });
+  services.push(writer);
+  if (link && drain) services.push(link, drain);
+
+  const inference = new InferenceService(model, config.inference, log.child({ module: 'inference' }));
+  const ingest = new IngestService({ config, geometry: geometryOf(model.manifest), log: log.child({ module: 'ingest' }) });
+  const stats = new PipelineStats();
+  const scheduler = new FrameScheduler({
+    slots: () => ingest.slots,
+    inference,
+    onResult: (result) => {
+      writer.enqueue(result);
+      stats.record(result);
+    },
+    log: log.child({ module: 'scheduler' }),
+  });
+  services.push(inference, ingest, scheduler);
+
+  return {
+    runner: new ServiceRunner(services, log.child({ module: 'lifecycle' })),
+    model,
+    databaseFile,
+    stats,
+    status: () => ({
+      cameras: ingest.cameras().map((camera) => ({ id: camera.id, state: camera.state })),
+      mqtt: link ? (link.connected ? 'connected' : 'disconnected') : 'off',
+      outboxDepth: drain ? (drain.health().detail?.['depth'] as number) : 0,
+    }),
+    isAlive: (maxSilenceMs) =>
+      Date.now() - scheduler.lastResultAt < maxSilenceMs ||
+      ingest.cameras().every((camera) => camera.state === 'backoff' || camera.state === 'ended'),
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * Every error a user can meet carries one of these codes, and each code has a one-line fix.
+ * Code paths match on `code`, never on message text. docs/errors.md lists the same table
+ * (a test keeps the two in step).
+ */
+export const errorFixes = {
+  USAGE: 'run `cctv-agent help` for the commands and their options',
+  CONFIG_NOT_FOUND: 'pass --config FILE, or create one of the files in the default search path',
+  CONFIG_PARSE: 'fix the YAML syntax at the line and column given',
+  CONFIG_INVALID: 'change the named key to an allowed value (see docs/configuration.md)',
+  CONFIG_UNKNOWN_ENV: 'remove the variable or correct its name (CCTV_ + schema path in UPPER_SNAKE, "__" between levels)',
+  SECRET_UNREADABLE: 'make the secret file readable by the agent, or give the secret in the config or environment',
+  MODEL_FILE_MISSING: 'run `npm run assets` (or `cctv-agent assets fetch`), or point model.manifest at a manifest whose file exists',
+  MODEL_MANIFEST_INVALID: 'fix the manifest key named (see docs/model-manifest.md)',
+  MODEL_LOAD_FAILED: 'the file is not a loadable ONNX model: fetch it again and check its sha256',
+  MODEL_MISMATCH: 'make the manifest agree with the model (input name, shape, dtype, output shape)',
+  FFMPEG_NOT_FOUND: 'install ffmpeg or set ffmpeg.path to an executable ffmpeg',
+  FFMPEG_PROBE_FAILED: 'ffmpeg.path must point at a working ffmpeg binary (`ffmpeg -version` must succeed)',
+  SOURCE_UNAUTHORIZED: 'check the camera username and password',
+  SOURCE_NOT_FOUND: 'check the camera URL path or the file path',
+  SOURCE_REFUSED: 'check the camera host and port, and that the camera is up',
+  SOURCE_TIMEOUT: 'check the network path to the camera',
+  SOURCE_INVALID_DATA: 'the camera sends a stream ffmpeg cannot decode: check the codec and the URL',
+  SOURCE_ENDED: 'the source ended (a file played once); set loop: true to replay it',
+  SOURCE_FAILED: 'ffmpeg exited with an error: see the logged ffmpeg lines',
+  STORAGE_OPEN_FAILED: 'make dataDir writable by the agent and check free disk space',
+  STORAGE_WRITE_FAILED: 'check free disk space and the data directory',
+  MQTT_CONNECT_FAILED: 'check mqtt.url, credentials and TLS settings; the agent keeps retrying',
+  MQTT_EMBEDDED_PORT_IN_USE: 'another broker holds the port: set mqtt.url to use it, or change mqtt.embeddedBroker.port',
+  ASSET_UNAVAILABLE: 'set CCTV_ASSET_MIRROR to a directory holding the file, or follow the catalog entry\'s "obtain" text',
+  ASSET_HASH_MISMATCH: 'the file differs from the catalog: delete it and fetch again from a trusted source',
+  ASSET_DOWNLOAD_FAILED: 'check network access to the upstream URL, or use a mirror directory (CCTV_ASSET_MIRROR)',
+  STARTUP_ABORTED: 'shutdown was requested during startup; nothing to fix',
+  STARTUP_FAILED: 'see the error of the subsystem that failed to start',
+  SHUTDOWN_INCOMPLETE: 'a subsystem did not stop in time: see the log for which one',
+  INTERNAL: 'a bug: please report it with the log lines around it',
+} as const;
+
+export type ErrorCode = keyof typeof errorFixes;
+
+export class AgentError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AgentError';
+    this.code = code;
+  }
+
+  get fix(): string {
+    return errorFixes[this.code];
+  }
+}
+
+export function isAgentError(value: unknown): value is AgentError {
+  return value instanceof AgentError;
+}
+
+/** Reads `code` from errors thrown by Node and native libraries (ENOENT, SQLITE_FULL, ...). */
+export function systemErrorCode(value: unknown): string | undefined {
+  if (typeof value === 'object' && value !== null && 'code' in value) {
+    const code = (value as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+export function errorMessage(value: unknown): string {
+  return value instanceof Error ? value.message : String(value);
+}

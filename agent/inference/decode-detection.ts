@@ -1,0 +1,111 @@
+import { placementFor, type FrameGeometry } from '../ingest/frame-geometry.js';
+import type { DetectionManifest, VehicleType } from './manifest.js';
+import { Candidates } from './nms.js';
+import type { Vehicle } from './result.js';
+
+export type DetectionDecoder = (output: Float32Array, sourceWidth: number, sourceHeight: number) => Vehicle[];
+
+const round4 = (value: number): number => Math.round(value * 10_000) / 10_000;
+const round3 = (value: number): number => Math.round(value * 1000) / 1000;
+const clamp01 = (value: number): number => (value < 0 ? 0 : value > 1 ? 1 : value);
+
+/** Cell offsets and strides for YOLOX's flattened grid, computed once per model. */
+export function yoloxGrid(width: number, height: number, strides: number[]): { gridX: Float32Array; gridY: Float32Array; stride: Float32Array } {
+  const cells = strides.reduce((sum, s) => sum + Math.floor(width / s) * Math.floor(height / s), 0);
+  const gridX = new Float32Array(cells);
+  const gridY = new Float32Array(cells);
+  const stride = new Float32Array(cells);
+  let index = 0;
+  for (const s of strides) {
+    const columns = Math.floor(width / s);
+    const rows = Math.floor(height / s);
+    for (let y = 0; y < rows; y++) {
+      for (let x = 0; x < columns; x++) {
+        gridX[index] = x;
+        gridY[index] = y;
+        stride[index] = s;
+        index++;
+      }
+    }
+  }
+  return { gridX, gridY, stride };
+}
+
+export function expectedDetectionRows(manifest: DetectionManifest): number | undefined {
+  if (manifest.output.decoder !== 'yolox') return undefined;
+  return yoloxGrid(manifest.input.width, manifest.input.height, manifest.output.strides).stride.length;
+}
+
+/**
+ * Decodes [1, rows, 5 + C] (x, y, w, h, objectness, class scores) into vehicles:
+ * score = objectness x best class score, per-class NMS, boxes mapped back through the
+ * letterbox to the source picture. Only labels in the manifest's vehicle map are reported.
+ */
+export function createDetectionDecoder(manifest: DetectionManifest, labels: string[], geometry: FrameGeometry, scoreThreshold: number): DetectionDecoder {
+  const { output, input } = manifest;
+  const classes = labels.length;
+  const rowLength = 5 + classes;
+  const typeOfClass: Array<VehicleType | undefined> = labels.map((label) => manifest.vehicleTypes[label]);
+  const grid = output.decoder === 'yolox' ? yoloxGrid(input.width, input.height, output.strides) : undefined;
+  const candidates = new Candidates(Math.max(output.maxDetections * 4, 200));
+  let lastSourceWidth = -1;
+  let lastSourceHeight = -1;
+  let placement = placementFor(geometry, input.width, input.height);
+  let spanX = input.width;
+  let spanY = input.height;
+
+  return (data, sourceWidth, sourceHeight) => {
+    if (sourceWidth !== lastSourceWidth || sourceHeight !== lastSourceHeight) {
+      lastSourceWidth = sourceWidth;
+      lastSourceHeight = sourceHeight;
+      const known = sourceWidth > 0 && sourceHeight > 0;
+      placement = known ? placementFor(geometry, sourceWidth, sourceHeight) : placementFor(geometry, input.width, input.height);
+      spanX = known ? sourceWidth : input.width;
+      spanY = known ? sourceHeight : input.height;
+    }
+    candidates.count = 0;
+    const rows = Math.floor(data.length / rowLength);
+    for (let row = 0, base = 0; row < rows; row++, base += rowLength) {
+      const objectness = data[base + 4]!;
+      if (objectness < scoreThreshold) continue; // score <= objectness: cheap early exit
+      let best = 0;
+      let bestScore = data[base + 5]!;
+      for (let c = 1; c < classes; c++) {
+        const value = data[base + 5 + c]!;
+        if (value > bestScore) {
+          bestScore = value;
+          best = c;
+        }
+      }
+      const score = objectness * bestScore;
+      if (score < scoreThreshold || typeOfClass[best] === undefined) continue;
+      let cx = data[base]!;
+      let cy = data[base + 1]!;
+      let w = data[base + 2]!;
+      let h = data[base + 3]!;
+      if (grid) {
+        const s = grid.stride[row]!;
+        cx = (cx + grid.gridX[row]!) * s;
+        cy = (cy + grid.gridY[row]!) * s;
+        w = Math.exp(w) * s;
+        h = Math.exp(h) * s;
+      }
+      candidates.add(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score, best);
+    }
+    const vehicles: Vehicle[] = [];
+    candidates.suppress(output.nmsIouThreshold, output.maxDetections, (index) => {
+      const x1 = clamp01((candidates.x1[index]! - placement.offsetX) / placement.scaleX / spanX);
+      const y1 = clamp01((candidates.y1[index]! - placement.offsetY) / placement.scaleY / spanY);
+      const x2 = clamp01((candidates.x2[index]! - placement.offsetX) / placement.scaleX / spanX);
+      const y2 = clamp01((candidates.y2[index]! - placement.offsetY) / placement.scaleY / spanY);
+      const classId = candidates.classId[index]!;
+      vehicles.push({
+        type: typeOfClass[classId]!,
+        label: labels[classId]!,
+        score: round3(candidates.score[index]!),
+        box: [round4(x1), round4(y1), round4(x2 - x1), round4(y2 - y1)],
+      });
+    });
+    return vehicles;
+  };
+}

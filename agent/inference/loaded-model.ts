@@ -1,0 +1,163 @@
+import * as ort from 'onnxruntime-node';
+import { AgentError, errorMessage } from '../errors.js';
+import type { Frame } from '../ingest/frame.js';
+import type { FrameGeometry } from '../ingest/frame-geometry.js';
+import { createClassificationDecoder, type ClassificationDecoder } from './decode-classification.js';
+import { createDetectionDecoder, expectedDetectionRows, type DetectionDecoder } from './decode-detection.js';
+import type { ModelManifest } from './manifest.js';
+import { sha256File } from '../assets/verified-write.js';
+import type { ResolvedModel } from './model-files.js';
+import { createPreprocessor, type Preprocessor } from './preprocess.js';
+import type { InferenceResult } from './result.js';
+
+export interface SessionSettings {
+  intraOpThreads: number;
+  interOpThreads: number;
+  graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
+  executionProviders: string[];
+  scoreThreshold?: number;
+}
+
+/** The frame geometry ffmpeg must produce for a model. */
+export function geometryOf(manifest: ModelManifest): FrameGeometry {
+  const { input } = manifest;
+  return {
+    width: input.width,
+    height: input.height,
+    pixelFormat: input.colorOrder === 'BGR' ? 'bgr24' : 'rgb24',
+    resize: input.resize,
+  };
+}
+
+function dimsOf(shape: ReadonlyArray<number | string> | undefined): string {
+  return shape ? `[${shape.join(', ')}]` : '[?]';
+}
+
+function checkAgainstManifest(session: ort.InferenceSession, model: ResolvedModel): void {
+  const { manifest, labels } = model;
+  const input = session.inputMetadata.find((meta) => meta.name === manifest.input.name);
+  if (!input || !input.isTensor) {
+    throw new AgentError('MODEL_MISMATCH', `${manifest.id}: input "${manifest.input.name}" not in the model (it has ${session.inputNames.join(', ')})`);
+  }
+  if (input.type !== manifest.input.dtype) {
+    throw new AgentError('MODEL_MISMATCH', `${manifest.id}: input dtype is ${input.type}, manifest says ${manifest.input.dtype}`);
+  }
+  const { width, height, layout } = manifest.input;
+  const expected = layout === 'NCHW' ? [1, 3, height, width] : [1, height, width, 3];
+  const actual = input.shape;
+  const fits = actual.length === 4 && actual.every((dim, i) => typeof dim !== 'number' || dim === expected[i] || (i === 0 && dim === -1));
+  if (!fits) throw new AgentError('MODEL_MISMATCH', `${manifest.id}: input shape ${dimsOf(actual)} contradicts the manifest's ${layout} ${dimsOf(expected)}`);
+  const output = session.outputMetadata.find((meta) => meta.name === manifest.output.name);
+  if (!output || !output.isTensor) {
+    throw new AgentError('MODEL_MISMATCH', `${manifest.id}: output "${manifest.output.name}" not in the model (it has ${session.outputNames.join(', ')})`);
+  }
+  const dims = output.shape.filter((dim): dim is number => typeof dim === 'number');
+  if (manifest.task === 'detection') {
+    const last = output.shape[output.shape.length - 1];
+    if (typeof last === 'number' && last !== 5 + labels.length) {
+      throw new AgentError('MODEL_MISMATCH', `${manifest.id}: output rows have ${last} values, but 5 + ${labels.length} labels = ${5 + labels.length}`);
+    }
+    const rows = expectedDetectionRows(manifest);
+    const actualRows = output.shape[output.shape.length - 2];
+    if (rows !== undefined && typeof actualRows === 'number' && actualRows !== rows) {
+      throw new AgentError('MODEL_MISMATCH', `${manifest.id}: output has ${actualRows} rows, the strides ${manifest.output.strides.join('/')} give ${rows}`);
+    }
+  } else if (dims.length === output.shape.length) {
+    const classes = dims.reduce((product, dim) => product * dim, 1);
+    if (classes !== labels.length) throw new AgentError('MODEL_MISMATCH', `${manifest.id}: output has ${classes} classes, the manifest lists ${labels.length} labels`);
+  }
+}
+
+/**
+ * One model ready to run: its onnxruntime session, a reused input tensor, and the pre- and
+ * post-processing the manifest asks for. run() is called for one frame at a time.
+ */
+export class LoadedModel {
+  private readonly inputData: Float32Array | Uint8Array;
+  private readonly feeds: Record<string, ort.Tensor>;
+  private readonly preprocess: Preprocessor;
+  private readonly decodeDetections: DetectionDecoder | undefined;
+  private readonly decodeClasses: ClassificationDecoder | undefined;
+  readonly geometry: FrameGeometry;
+
+  private constructor(readonly resolved: ResolvedModel, private readonly session: ort.InferenceSession, scoreThreshold: number | undefined) {
+    const { manifest, labels } = resolved;
+    const { width, height, layout, dtype } = manifest.input;
+    this.geometry = geometryOf(manifest);
+    this.inputData = dtype === 'uint8' ? new Uint8Array(width * height * 3) : new Float32Array(width * height * 3);
+    const dims = layout === 'NCHW' ? [1, 3, height, width] : [1, height, width, 3];
+    this.feeds = { [manifest.input.name]: new ort.Tensor(dtype, this.inputData, dims) };
+    this.preprocess = createPreprocessor(manifest.input);
+    if (manifest.task === 'detection') {
+      this.decodeDetections = createDetectionDecoder(manifest, labels, this.geometry, scoreThreshold ?? manifest.output.scoreThreshold);
+    } else {
+      this.decodeClasses = createClassificationDecoder(manifest, labels);
+    }
+  }
+
+  static async load(resolved: ResolvedModel, settings: SessionSettings): Promise<LoadedModel> {
+    const { manifest, modelPath } = resolved;
+    if (manifest.sha256 !== undefined) {
+      const actual = await sha256File(modelPath);
+      if (actual !== manifest.sha256) {
+        throw new AgentError('MODEL_LOAD_FAILED', `${manifest.id}: ${modelPath} has sha256 ${actual}, the manifest says ${manifest.sha256}`);
+      }
+    }
+    const providers = [...new Set([...settings.executionProviders, 'cpu'])];
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(modelPath, {
+        executionProviders: providers,
+        intraOpNumThreads: settings.intraOpThreads,
+        interOpNumThreads: settings.interOpThreads,
+        graphOptimizationLevel: settings.graphOptimization,
+      });
+    } catch (error) {
+      throw new AgentError('MODEL_LOAD_FAILED', `${manifest.id}: onnxruntime cannot load ${modelPath}: ${errorMessage(error).split('\n')[0]}`, { cause: error });
+    }
+    try {
+      checkAgainstManifest(session, resolved);
+      const model = new LoadedModel(resolved, session, settings.scoreThreshold);
+      await model.infer(null); // warm-up: the first run allocates and plans
+      return model;
+    } catch (error) {
+      await session.release();
+      throw error;
+    }
+  }
+
+  get id(): string {
+    return this.resolved.manifest.id;
+  }
+
+  get version(): string {
+    return this.resolved.manifest.version;
+  }
+
+  /** Runs one frame (or, for warm-up, whatever the input buffer holds). */
+  async infer(frame: Frame | null): Promise<InferenceResult> {
+    const started = performance.now();
+    if (frame) this.preprocess(frame.data, this.inputData);
+    const { manifest } = this.resolved;
+    const outputs = await this.session.run(this.feeds);
+    const data = outputs[manifest.output.name]!.data as Float32Array;
+    const vehicles = this.decodeDetections ? this.decodeDetections(data, frame?.sourceWidth ?? 0, frame?.sourceHeight ?? 0) : [];
+    const top = this.decodeClasses?.(data);
+    for (const name in outputs) outputs[name]!.dispose();
+    const result: InferenceResult = {
+      cameraId: frame?.cameraId ?? '',
+      seq: frame?.seq ?? -1,
+      capturedAt: frame?.capturedAt ?? Date.now(),
+      model: { id: manifest.id, version: manifest.version },
+      task: manifest.task,
+      vehicles,
+      inferenceMs: Math.round((performance.now() - started) * 100) / 100,
+    };
+    if (top) result.top = top;
+    return result;
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+
+/**
+ * The model manifest: the contract every model and every model update is held to.
+ * docs/model-manifest.md documents it; `manifestJsonSchema()` publishes it as JSON Schema.
+ */
+
+export const vehicleTypes = ['car', 'van', 'truck', 'bus', 'motorcycle', 'bicycle', 'other'] as const;
+export type VehicleType = (typeof vehicleTypes)[number];
+
+const triple = z.tuple([z.number(), z.number(), z.number()]);
+
+const resizeSchema = z.discriminatedUnion('mode', [
+  z.strictObject({
+    mode: z.literal('letterbox'),
+    padValue: z.number().int().min(0).max(255).default(114),
+    anchor: z.enum(['top-left', 'center']).default('top-left').describe('YOLOX pads right and bottom (top-left anchor).'),
+  }),
+  z.strictObject({ mode: z.literal('stretch') }),
+  z.strictObject({ mode: z.literal('center-crop') }),
+]);
+
+const inputSchema = z.strictObject({
+  name: z.string().min(1).describe('The ONNX graph input name.'),
+  layout: z.enum(['NCHW', 'NHWC']),
+  dtype: z.enum(['float32', 'uint8']),
+  width: z.number().int().min(8).max(4096),
+  height: z.number().int().min(8).max(4096),
+  colorOrder: z.enum(['BGR', 'RGB']),
+  normalization: z.strictObject({
+    mean: triple.default([0, 0, 0]).describe('Per channel, in colorOrder, on the 0..255 scale.'),
+    std: triple.default([1, 1, 1]).describe('value = (pixel - mean) / std'),
+  }).prefault({}),
+  resize: resizeSchema,
+});
+
+const detectionOutput = z.strictObject({
+  name: z.string().min(1),
+  decoder: z.enum(['yolox', 'boxes']).describe('yolox: [1, cells, 5+C] grid offsets over strides; boxes: [1, N, 4+1+C] with cx, cy, w, h in input pixels.'),
+  strides: z.array(z.number().int().positive()).default([8, 16, 32]),
+  scoreThreshold: z.number().min(0).max(1).default(0.3),
+  nmsIouThreshold: z.number().min(0).max(1).default(0.45),
+  maxDetections: z.number().int().min(1).max(1000).default(100),
+});
+
+const classificationOutput = z.strictObject({
+  name: z.string().min(1),
+  scores: z.enum(['probabilities', 'logits']).describe('logits get a softmax.'),
+  topK: z.number().int().min(1).max(100).default(5),
+});
+
+const base = {
+  schemaVersion: z.literal(1),
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, { error: 'lower-case letters, digits, ".", "_" or "-"' }),
+  version: z.string().min(1).max(64),
+  description: z.string().optional(),
+  file: z.string().min(1).describe('ONNX file, relative to the manifest\'s directory or the assets directory.'),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional().describe('Checked at load when present.'),
+  input: inputSchema,
+  labels: z.union([z.array(z.string()).min(1), z.strictObject({ file: z.string().min(1) })]).describe('Class names in output order, or a file with one per line.'),
+  vehicleTypes: z.record(z.string(), z.enum(vehicleTypes)).describe('Label -> vehicle type; detections of labels not listed are not reported.'),
+};
+
+export const manifestSchema = z.discriminatedUnion('task', [
+  z.strictObject({ ...base, task: z.literal('detection'), output: detectionOutput }),
+  z.strictObject({ ...base, task: z.literal('classification'), output: classificationOutput }),
+]);
+
+export type ModelManifest = z.output<typeof manifestSchema>;
+export type DetectionManifest = Extract<ModelManifest, { task: 'detection' }>;
+export type ClassificationManifest = Extract<ModelManifest, { task: 'classification' }>;
+
+export function manifestJsonSchema(): unknown {
+  return z.toJSONSchema(manifestSchema, { io: 'input' });
+}

@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { AgentError, errorMessage } from '../errors.js';
+import { defaultAssetsDir, manifestsDir } from '../paths.js';
+import { manifestSchema, type ModelManifest } from './manifest.js';
+
+/** A manifest with its files located and its labels read: everything needed to load the model. */
+export interface ResolvedModel {
+  manifest: ModelManifest;
+  manifestPath: string;
+  modelPath: string;
+  labels: string[];
+}
+
+export const DEFAULT_DETECTOR_MANIFESTS = ['yolox-nano-int8.json', 'yolox-nano.json'];
+
+function locate(file: string, manifestPath: string, assetsDir: string): string | undefined {
+  if (path.isAbsolute(file)) return fs.existsSync(file) ? file : undefined;
+  return [path.join(path.dirname(manifestPath), file), path.join(assetsDir, file)].find((candidate) => fs.existsSync(candidate));
+}
+
+export function readManifest(manifestPath: string): ModelManifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
+  } catch (error) {
+    throw new AgentError('MODEL_MANIFEST_INVALID', `model manifest ${manifestPath} cannot be read as JSON: ${errorMessage(error)}`, { cause: error });
+  }
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    throw new AgentError('MODEL_MANIFEST_INVALID', `model manifest ${manifestPath}: ${first.path.join('.') || '(top level)'}: ${first.message}`);
+  }
+  return parsed.data;
+}
+
+function readLabels(manifest: ModelManifest, manifestPath: string, assetsDir: string): string[] {
+  if (Array.isArray(manifest.labels)) return manifest.labels;
+  const file = locate(manifest.labels.file, manifestPath, assetsDir);
+  if (!file) throw new AgentError('MODEL_FILE_MISSING', `labels file ${manifest.labels.file} of model ${manifest.id} not found next to ${manifestPath} or in ${assetsDir}`);
+  return fs.readFileSync(file, 'utf8').split('\n').map((line) => line.trim()).filter((line) => line !== '');
+}
+
+export function resolveModel(manifestPath: string, assetsDir: string = defaultAssetsDir()): ResolvedModel {
+  const manifest = readManifest(manifestPath);
+  const modelPath = locate(manifest.file, manifestPath, assetsDir);
+  if (!modelPath) throw new AgentError('MODEL_FILE_MISSING', `model file ${manifest.file} of ${manifest.id} not found next to ${manifestPath} or in ${assetsDir}`);
+  return { manifest, manifestPath, modelPath, labels: readLabels(manifest, manifestPath, assetsDir) };
+}
+
+/**
+ * "auto" is the best detector present: YOLOX-nano int8, else its float original. Errors name
+ * the config key, since a missing model is a configuration problem the user must fix.
+ */
+export function resolveConfiguredModel(setting: string, assetsDir: string = defaultAssetsDir()): ResolvedModel {
+  if (setting !== 'auto') {
+    if (!fs.existsSync(setting)) throw new AgentError('MODEL_FILE_MISSING', `model.manifest: ${setting} does not exist`);
+    try {
+      return resolveModel(setting, assetsDir);
+    } catch (error) {
+      if (error instanceof AgentError) throw new AgentError(error.code, `model.manifest: ${error.message}`, { cause: error });
+      throw error;
+    }
+  }
+  for (const name of DEFAULT_DETECTOR_MANIFESTS) {
+    const manifestPath = path.join(manifestsDir(), name);
+    const manifest = readManifest(manifestPath);
+    if (locate(manifest.file, manifestPath, assetsDir)) return resolveModel(manifestPath, assetsDir);
+  }
+  throw new AgentError('MODEL_FILE_MISSING', `model.manifest: "auto" found neither yolox-nano-int8.onnx nor yolox-nano.onnx in ${assetsDir}`);
+}

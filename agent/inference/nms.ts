@@ -1,0 +1,86 @@
+/** Candidate boxes in model-input pixels, as parallel arrays that are reused across frames. */
+export class Candidates {
+  count = 0;
+  readonly x1: Float32Array;
+  readonly y1: Float32Array;
+  readonly x2: Float32Array;
+  readonly y2: Float32Array;
+  readonly score: Float32Array;
+  readonly classId: Int32Array;
+  private readonly order: Int32Array;
+  private readonly suppressed: Uint8Array;
+
+  constructor(readonly capacity: number) {
+    this.x1 = new Float32Array(capacity);
+    this.y1 = new Float32Array(capacity);
+    this.x2 = new Float32Array(capacity);
+    this.y2 = new Float32Array(capacity);
+    this.score = new Float32Array(capacity);
+    this.classId = new Int32Array(capacity);
+    this.order = new Int32Array(capacity);
+    this.suppressed = new Uint8Array(capacity);
+  }
+
+  /** Keeps the best `capacity` candidates: when full, a better one replaces the worst. */
+  add(x1: number, y1: number, x2: number, y2: number, score: number, classId: number): void {
+    let index = this.count;
+    if (index === this.capacity) {
+      let worst = 0;
+      for (let i = 1; i < this.count; i++) if (this.score[i]! < this.score[worst]!) worst = i;
+      if (this.score[worst]! >= score) return;
+      index = worst;
+    } else {
+      this.count++;
+    }
+    this.x1[index] = x1;
+    this.y1[index] = y1;
+    this.x2[index] = x2;
+    this.y2[index] = y2;
+    this.score[index] = score;
+    this.classId[index] = classId;
+  }
+
+  /**
+   * Greedy per-class non-maximum suppression. Calls `keep` for survivors, best first,
+   * at most `limit` times.
+   */
+  suppress(iouThreshold: number, limit: number, keep: (index: number) => void): void {
+    const n = this.count;
+    for (let i = 0; i < n; i++) {
+      this.order[i] = i;
+      this.suppressed[i] = 0;
+    }
+    // Insertion sort by score: candidate counts after thresholding are small.
+    for (let i = 1; i < n; i++) {
+      const value = this.order[i]!;
+      let j = i - 1;
+      while (j >= 0 && this.score[this.order[j]!]! < this.score[value]!) {
+        this.order[j + 1] = this.order[j]!;
+        j--;
+      }
+      this.order[j + 1] = value;
+    }
+    let kept = 0;
+    for (let oi = 0; oi < n && kept < limit; oi++) {
+      const a = this.order[oi]!;
+      if (this.suppressed[a]) continue;
+      keep(a);
+      kept++;
+      for (let oj = oi + 1; oj < n; oj++) {
+        const b = this.order[oj]!;
+        if (this.suppressed[b] || this.classId[b] !== this.classId[a]) continue;
+        if (this.iou(a, b) > iouThreshold) this.suppressed[b] = 1;
+      }
+    }
+  }
+
+  private iou(a: number, b: number): number {
+    const width = Math.min(this.x2[a]!, this.x2[b]!) - Math.max(this.x1[a]!, this.x1[b]!);
+    const height = Math.min(this.y2[a]!, this.y2[b]!) - Math.max(this.y1[a]!, this.y1[b]!);
+    if (width <= 0 || height <= 0) return 0;
+    const intersection = width * height;
+    const areaA = (this.x2[a]! - this.x1[a]!) * (this.y2[a]! - this.y1[a]!);
+    const areaB = (this.x2[b]! - this.x1[b]!) * (this.y2[b]! - this.y1[b]!);
+    return intersection / (areaA + areaB - intersection);
+  }
+}

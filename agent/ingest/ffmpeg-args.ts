@@ -1,0 +1,84 @@
+import type { CameraConfig } from '../config/schema.js';
+import type { FfmpegCapabilities } from './ffmpeg-binary.js';
+import type { FrameGeometry } from './frame-geometry.js';
+
+export interface FfmpegArgsInput {
+  camera: CameraConfig;
+  /** The URL to open, credentials already merged in (see sourceUrlWithCredentials). */
+  url: string;
+  capabilities: Pick<FfmpegCapabilities, 'rtspTimeoutOption' | 'hasFpsMode'>;
+  geometry: FrameGeometry;
+  hwaccel: string;
+  socketTimeoutSeconds: number;
+}
+
+export type SourceKind = 'rtsp' | 'http' | 'file';
+
+export function sourceKind(url: string): SourceKind {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
+  if (scheme === 'rtsp' || scheme === 'rtsps') return 'rtsp';
+  if (scheme === 'http' || scheme === 'https') return 'http';
+  return 'file';
+}
+
+/** Credentials from username/password override any in the URL; files need none. */
+export function sourceUrlWithCredentials(camera: Pick<CameraConfig, 'url' | 'username' | 'password'>): string {
+  if (sourceKind(camera.url) === 'file') return camera.url.startsWith('file://') ? new URL(camera.url).pathname : camera.url;
+  if (camera.username === undefined && camera.password === undefined) return camera.url;
+  const url = new URL(camera.url);
+  if (camera.username !== undefined) url.username = encodeURIComponent(camera.username);
+  if (camera.password !== undefined) url.password = encodeURIComponent(camera.password);
+  return url.toString();
+}
+
+/** The video filter chain: sampling first (cheapest), then fit to the model input. */
+export function videoFilter(geometry: FrameGeometry, sampleFps: number | null): string {
+  const { width, height, resize } = geometry;
+  const filters: string[] = [];
+  if (sampleFps !== null) filters.push(`fps=${sampleFps}`);
+  switch (resize.mode) {
+    case 'stretch':
+      filters.push(`scale=${width}:${height}`);
+      break;
+    case 'center-crop':
+      filters.push(`scale=${width}:${height}:force_original_aspect_ratio=increase`, `crop=${width}:${height}`);
+      break;
+    case 'letterbox': {
+      const pad = resize.padValue.toString(16).padStart(2, '0');
+      const position = resize.anchor === 'center' ? '(ow-iw)/2:(oh-ih)/2' : '0:0';
+      filters.push(`scale=${width}:${height}:force_original_aspect_ratio=decrease`, `pad=${width}:${height}:${position}:color=0x${pad}${pad}${pad}`);
+      break;
+    }
+  }
+  return filters.join(',');
+}
+
+/**
+ * The whole ffmpeg command line for one camera, as a pure function of its inputs.
+ * Output: raw frames at the model's input size on stdout, nothing else.
+ */
+export function buildFfmpegArgs(input: FfmpegArgsInput): string[] {
+  const { camera, capabilities, geometry } = input;
+  const kind = sourceKind(camera.url);
+  // info level: the input stream line (source resolution) is read from stderr once per start.
+  const args = ['-hide_banner', '-nostats', '-loglevel', 'info'];
+  if (input.hwaccel !== 'none') args.push('-hwaccel', input.hwaccel);
+  if (kind === 'rtsp') {
+    if (camera.transport !== 'auto') args.push('-rtsp_transport', camera.transport);
+    args.push(capabilities.rtspTimeoutOption, String(Math.round(input.socketTimeoutSeconds * 1_000_000)));
+    args.push('-fflags', 'nobuffer', '-flags', 'low_delay');
+  } else if (kind === 'http') {
+    args.push('-reconnect', '1', '-reconnect_streamed', '1', '-reconnect_delay_max', '5');
+  } else {
+    if (camera.realtime) args.push('-re');
+    if (camera.loop) args.push('-stream_loop', '-1');
+  }
+  args.push('-i', input.url, '-an', '-sn', '-dn');
+  args.push('-vf', videoFilter(geometry, camera.sampleFps));
+  if (camera.sampleFps === null) {
+    // Every decoded frame once: no duplication to a constant output rate.
+    args.push(...(capabilities.hasFpsMode ? ['-fps_mode', 'passthrough'] : ['-vsync', 'passthrough']));
+  }
+  args.push('-pix_fmt', geometry.pixelFormat, '-f', 'rawvideo', 'pipe:1');
+  return args;
+}

@@ -1,0 +1,17 @@
+/**
+ * One decoded frame at the model's input size. Frames and their buffers are pooled and
+ * reused: a consumer copies what it wants to keep before it releases the frame.
+ */
+export interface Frame {
+  cameraId: string;
+  /** Per camera, increasing across ffmpeg restarts. */
+  seq: number;
+  /** Wall-clock ms when the last byte of the frame arrived. */
+  capturedAt: number;
+  width: number;
+  height: number;
+  /** Source picture size when known (for mapping boxes back), else 0. */
+  sourceWidth: number;
+  sourceHeight: number;
+  readonly data: Buffer;
+}

@@ -1,0 +1,54 @@
+import type { Db } from './database.js';
+
+export interface OutboxMessage {
+  id: number;
+  messageId: string;
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+}
+
+/** What the MQTT side needs from the outbox: read in order, delete once acknowledged. */
+export interface OutboxReader {
+  peek(afterId: number, limit: number): OutboxMessage[];
+  remove(ids: readonly number[]): void;
+  depth(): number;
+}
+
+export class SqliteOutbox implements OutboxReader {
+  private readonly peekStatement;
+  private readonly removeStatement;
+  private readonly depthStatement;
+  private readonly removeMany;
+
+  constructor(db: Db) {
+    this.peekStatement = db.prepare<[number, number], { id: number; message_id: string; topic: string; payload: Buffer; qos: number; retain: number }>(
+      'SELECT id, message_id, topic, payload, qos, retain FROM outbox WHERE id > ? ORDER BY id LIMIT ?',
+    );
+    this.removeStatement = db.prepare<[number]>('DELETE FROM outbox WHERE id = ?');
+    this.depthStatement = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM outbox');
+    this.removeMany = db.transaction((ids: readonly number[]) => {
+      for (const id of ids) this.removeStatement.run(id);
+    });
+  }
+
+  peek(afterId: number, limit: number): OutboxMessage[] {
+    return this.peekStatement.all(afterId, limit).map((row) => ({
+      id: row.id,
+      messageId: row.message_id,
+      topic: row.topic,
+      payload: row.payload,
+      qos: row.qos as 0 | 1 | 2,
+      retain: row.retain === 1,
+    }));
+  }
+
+  remove(ids: readonly number[]): void {
+    if (ids.length > 0) this.removeMany(ids);
+  }
+
+  depth(): number {
+    return this.depthStatement.get()!.n;
+  }
+}

@@ -1,0 +1,118 @@
+import crypto from 'node:crypto';
+import { errorMessage, systemErrorCode } from '../errors.js';
+import type { InferenceResult } from '../inference/result.js';
+import type { Health, Service } from '../lifecycle/service.js';
+import type { Logger } from '../log/logger.js';
+import type { Db } from './database.js';
+
+export interface ResultWriterDeps {
+  db: () => Db;
+  deviceId: string;
+  /** Set when results are published: each result gets an outbox row in the same transaction. */
+  resultsTopic: string | undefined;
+  flushIntervalMs: number;
+  maxBatchRows: number;
+  /** Called after each commit that added outbox rows (wakes the MQTT drain). */
+  onCommitted?: () => void;
+  log: Logger;
+}
+
+/** The results payload on MQTT, documented in docs/mqtt.md. */
+export function resultPayload(result: InferenceResult, messageId: string, deviceId: string): string {
+  return JSON.stringify({
+    id: messageId,
+    deviceId,
+    cameraId: result.cameraId,
+    seq: result.seq,
+    capturedAt: new Date(result.capturedAt).toISOString(),
+    model: result.model,
+    task: result.task,
+    vehicles: result.vehicles,
+    ...(result.top ? { top: result.top } : {}),
+    inferenceMs: result.inferenceMs,
+  });
+}
+
+/** Pending results kept in memory while the database refuses writes, before the oldest go. */
+const MAX_PENDING = 10_000;
+
+/**
+ * Buffers results and writes them in one transaction per flush: the result rows and their
+ * outbox rows commit together, so nothing is published that is not stored, and nothing
+ * stored is left unpublished.
+ */
+export class ResultWriter implements Service {
+  readonly name = 'results';
+  private pending: InferenceResult[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writeBatch: ((batch: InferenceResult[]) => void) | undefined;
+  private written = 0;
+  private droppedWhileFailing = 0;
+  private lastError: string | undefined;
+
+  constructor(private readonly deps: ResultWriterDeps) {}
+
+  async start(): Promise<void> {
+    const db = this.deps.db();
+    const insertResult = db.prepare(
+      `INSERT INTO results (message_id, camera_id, seq, captured_at, model_id, model_version, task, vehicle_count, vehicles, top, inference_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const insertOutbox = db.prepare('INSERT INTO outbox (message_id, topic, payload, qos, retain, created_at) VALUES (?, ?, ?, 1, 0, ?)');
+    const { resultsTopic, deviceId } = this.deps;
+    this.writeBatch = db.transaction((batch: InferenceResult[]) => {
+      const now = Date.now();
+      for (const result of batch) {
+        const messageId = crypto.randomUUID();
+        insertResult.run(
+          messageId, result.cameraId, result.seq, result.capturedAt, result.model.id, result.model.version, result.task,
+          result.vehicles.length, JSON.stringify(result.vehicles), result.top ? JSON.stringify(result.top) : null, result.inferenceMs,
+        );
+        if (resultsTopic !== undefined) insertOutbox.run(messageId, resultsTopic, Buffer.from(resultPayload(result, messageId, deviceId)), now);
+      }
+    });
+    this.timer = setInterval(() => this.flush(), this.deps.flushIntervalMs);
+  }
+
+  enqueue(result: InferenceResult): void {
+    this.pending.push(result);
+    if (this.pending.length >= this.deps.maxBatchRows) this.flush();
+  }
+
+  flush(): void {
+    if (this.pending.length === 0 || !this.writeBatch) return;
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      this.writeBatch(batch);
+      this.written += batch.length;
+      this.lastError = undefined;
+      if (this.deps.resultsTopic !== undefined) this.deps.onCommitted?.();
+    } catch (error) {
+      // Keep the batch for the next flush; a database that keeps refusing costs the oldest.
+      this.lastError = systemErrorCode(error) ?? errorMessage(error);
+      this.pending = batch.concat(this.pending);
+      if (this.pending.length > MAX_PENDING) {
+        const excess = this.pending.length - MAX_PENDING;
+        this.pending.splice(0, excess);
+        this.droppedWhileFailing += excess;
+      }
+      this.deps.log.error({ code: this.lastError, pending: this.pending.length, dropped: this.droppedWhileFailing }, 'result write failed');
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.flush();
+    this.writeBatch = undefined;
+  }
+
+  health(): Health {
+    return {
+      ok: this.lastError === undefined,
+      state: this.lastError ? `failing: ${this.lastError}` : 'writing',
+      detail: { written: this.written, pending: this.pending.length, dropped: this.droppedWhileFailing },
+    };
+  }
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite and benchmarks need, only when missing.
+# Idempotent; safe to run on every CI start. Needs root (or sudo) on Debian 12.
+set -euo pipefail
+
+packages=(
+  mosquitto                       # real MQTT broker for integration tests
+  mosquitto-clients               # mosquitto_sub/pub for manual checks
+  openssl                         # test TLS certificates
+  gstreamer1.0-tools              # gst-inspect for diagnostics
+  gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good       # rtph264pay, qtdemux
+  gstreamer1.0-plugins-bad        # h264parse
+  gstreamer1.0-rtsp               # libgstrtspserver
+  gir1.2-gst-rtsp-server-1.0      # GstRtspServer through python3-gi
+  gir1.2-gstreamer-1.0
+  python3-gi                      # /usr/bin/python3 bindings for the RTSP test server
+  procps                          # ps/pgrep for the process-table checks
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-test-deps: all ${#packages[@]} Debian packages present"
+  exit 0
+fi
+
+echo "install-test-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian starts the packaged broker on 1883; tests run their own on free ports.
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+echo "install-test-deps: done"
