@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, type LoadOptions } from '../config/load.js';
+import type { LoadOptions } from '../config/load.js';
 import { SecretScrubber } from '../config/redact.js';
 import { buildAgent, type Agent } from '../daemon.js';
-import { AgentError, isAgentError } from '../errors.js';
+import { AgentError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../lifecycle/exit-codes.js';
 import { createNotifier } from '../lifecycle/sd-notify.js';
 import { ShutdownController } from '../lifecycle/shutdown.js';
@@ -41,20 +41,12 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
   const { config } = loaded;
   for (const secret of loaded.secrets) scrubber.add(secret);
   const log = createLogger({ level: config.log.level, scrubber });
-  log.info({ configFile: loaded.source, envOverrides: loaded.envApplied, deviceId: config.deviceId, mode }, 'cctv-agent starting');
-
-  let agent: Agent;
-  try {
-    agent = buildAgent(config, log);
-  } catch (error) {
-    for (const line of formatCliError(error)) io.err.write(`${scrubber.scrub(line)}\n`);
-    return error instanceof ConfigError || isAgentError(error) ? ExitCode.CONFIG : ExitCode.STARTUP;
-  }
-
   const notifier = createNotifier(io.env, log);
   const startup = new AbortController();
   const timers: NodeJS.Timeout[] = [];
+  let agent: Agent | undefined;
   let startupFailed = false;
+  // Installed before anything starts: a signal at any later moment takes the orderly path.
   const shutdown = new ShutdownController({
     log,
     timeoutMs: config.shutdown.timeoutMs,
@@ -62,16 +54,27 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
       startup.abort();
       for (const timer of timers) clearInterval(timer);
       notifier.stopping(`stopping: ${reason}`);
-      const report = await agent.runner.stop();
+      const report = agent ? await agent.runner.stop() : { failed: [] };
       notifier.close();
       log.info({ reason, failedToStop: report.failed }, 'cctv-agent stopped');
       if (report.failed.length > 0) return ExitCode.SHUTDOWN_INCOMPLETE;
       return startupFailed ? ExitCode.STARTUP : ExitCode.OK;
     },
   }).install();
+  log.info({ configFile: loaded.source, envOverrides: loaded.envApplied, deviceId: config.deviceId, mode }, 'cctv-agent starting');
 
   try {
-    await agent.runner.start(startup.signal);
+    agent = buildAgent(config, log);
+  } catch (error) {
+    for (const line of formatCliError(error)) io.err.write(`${scrubber.scrub(line)}\n`);
+    startupFailed = true;
+    void shutdown.trigger('startup-failed');
+    return 'running';
+  }
+  const started = agent;
+
+  try {
+    await started.runner.start(startup.signal);
   } catch (error) {
     if (error instanceof AgentError && error.code === 'STARTUP_ABORTED') return 'running'; // shutdown is under way
     startupFailed = true;
@@ -81,20 +84,20 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
     return 'running';
   }
 
-  const model = `${agent.model.manifest.id}@${agent.model.manifest.version}`;
-  log.info({ model, database: agent.databaseFile, cameras: config.cameras.length }, 'cctv-agent running');
+  const model = `${started.model.manifest.id}@${started.model.manifest.version}`;
+  log.info({ model, database: started.databaseFile, cameras: config.cameras.length }, 'cctv-agent running');
   notifier.ready(`running: ${config.cameras.length} camera(s), model ${model}`);
   if (notifier.watchdogIntervalMs !== undefined) {
     const interval = notifier.watchdogIntervalMs;
     // Pings only while the pipeline lives, so a hung pipeline trips systemd's watchdog.
     timers.push(setInterval(() => {
-      if (agent.isAlive(interval * 2)) notifier.watchdog();
+      if (started.isAlive(interval * 2)) notifier.watchdog();
     }, interval));
   }
   if (io.err.isTTY) {
-    agent.stats.takeWindow();
+    started.stats.takeWindow();
     timers.push(setInterval(() => {
-      io.err.write(`${formatStatusLine({ window: agent.stats.takeWindow(), ...agent.status() })}\n`);
+      io.err.write(`${formatStatusLine({ window: started.stats.takeWindow(), ...started.status() })}\n`);
     }, config.status.intervalSeconds * 1000));
   }
   return 'running';

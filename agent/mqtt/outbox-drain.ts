@@ -50,14 +50,17 @@ export class OutboxDrain implements Service {
     while (this.running) {
       this.pendingWake = false;
       let moved = 0;
+      let failed = false;
       try {
-        moved = this.deps.publisher.connected ? await this.drainBatch() : 0;
+        if (this.deps.publisher.connected) ({ moved, failed } = await this.drainBatch());
       } catch (error) {
         // The store went away under us (shutdown) or refused a read: retry on the next pass.
+        failed = true;
         this.lastError = errorMessage(error);
         if (this.running) this.deps.log.error({ err: this.lastError }, 'outbox drain failed');
       }
-      if (moved > 0 || this.pendingWake) continue;
+      // After a failure wait (for the reconnect, or the retry tick) instead of spinning.
+      if (!failed && (moved > 0 || this.pendingWake)) continue;
       // Idle: sleep until woken; a periodic pass also retries after failures.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 1000);
@@ -70,10 +73,10 @@ export class OutboxDrain implements Service {
     }
   }
 
-  private async drainBatch(): Promise<number> {
+  private async drainBatch(): Promise<{ moved: number; failed: boolean }> {
     const outbox = this.deps.outbox();
     const rows = outbox.peek(0, this.deps.batchSize);
-    if (rows.length === 0) return 0;
+    if (rows.length === 0) return { moved: 0, failed: false };
     const outcomes = await Promise.allSettled(rows.map((row) => this.deps.publisher.publish(row.topic, row.payload, row.qos, row.retain)));
     let acknowledged = 0;
     while (acknowledged < outcomes.length && outcomes[acknowledged]!.status === 'fulfilled') acknowledged++;
@@ -87,7 +90,7 @@ export class OutboxDrain implements Service {
     }
     outbox.remove(rows.slice(0, acknowledged).map((row) => row.id));
     this.published += acknowledged;
-    return acknowledged;
+    return { moved: acknowledged, failed: acknowledged < rows.length };
   }
 
   async stop(): Promise<void> {
