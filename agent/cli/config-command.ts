@@ -2,6 +2,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { ConfigError, loadConfig, type LoadOptions } from '../config/load.js';
+import { configKeysMarkdown } from '../config/describe.js';
 import { redactConfig } from '../config/redact.js';
 import { checkReferencedFiles } from '../config/references.js';
 import { configSchema } from '../config/schema.js';
@@ -35,7 +36,11 @@ export async function configCommand(argv: string[], io: CliIo): Promise<number> 
       io.out.write(values.json ? `${JSON.stringify(redacted, null, 2)}\n` : `# effective config (secrets redacted) from ${loaded.source ?? 'defaults'}\n${YAML.stringify(redacted)}`);
       return ExitCode.OK;
     }
-    io.err.write('usage: cctv-agent config check [FILE] | cctv-agent config print [--config FILE] [--json]\n');
+    if (action === 'keys') {
+      io.out.write(`${configKeysMarkdown(configSchema)}\n`);
+      return ExitCode.OK;
+    }
+    io.err.write('usage: cctv-agent config check [FILE] | config print [--config FILE] [--json] | config keys\n');
     return ExitCode.CONFIG;
   } catch (error) {
     for (const line of formatCliError(error)) io.err.write(`${line}\n`);

@@ -15,6 +15,7 @@ usage: cctv-agent <command> [options]
   demo [--config FILE]         run on the bundled highway clip with an embedded MQTT broker
   config check [FILE]          validate a config file (exit 2 with one line per problem)
   config print [--config FILE] print the effective config, secrets redacted
+  config keys                  print every config key with its environment variable and default
   assets fetch [names...]      fetch models and clips from models/catalog.json (mirror: $CCTV_ASSET_MIRROR)
   assets list                  list the catalog and what is present
   version                      print the version

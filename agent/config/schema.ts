@@ -39,20 +39,20 @@ export const cameraSchema = z.strictObject({
   id: identifier.describe('Camera id, unique on this device; used in results and topics.'),
   url: sourceUrl.describe('rtsp://, rtsps://, http(s):// (MJPEG), file:// URL or a file path. Credentials may be embedded; they are redacted everywhere.'),
   username: z.string().min(1).optional().describe('Camera user; overrides one embedded in the URL.'),
-  password: secret().optional().describe('Camera password (secret); overrides one embedded in the URL.'),
-  passwordFile: z.string().min(1).optional().describe('File holding the camera password (secret).'),
+  password: secret().optional().describe('Camera password; overrides one embedded in the URL.'),
+  passwordFile: z.string().min(1).optional().describe('File holding the camera password (one trailing newline is ignored).'),
   sampleFps: z.number().positive().max(120).nullable().default(5).describe('Frames per second sent to the model; null = every decoded frame.'),
   loop: z.boolean().default(true).describe('File sources: replay from the start when the file ends.'),
   realtime: z.boolean().default(true).describe('File sources: read at the native frame rate (like a camera) rather than as fast as possible.'),
   transport: z.enum(['tcp', 'udp', 'auto']).default('tcp').describe('RTSP transport.'),
-  enabled: z.boolean().default(true),
+  enabled: z.boolean().default(true).describe('false: keep the camera configured but do not open it.'),
 });
 
 const tlsSchema = z.strictObject({
   caFile: z.string().min(1).optional().describe('PEM file of the CA that signed the broker certificate.'),
   certFile: z.string().min(1).optional().describe('PEM client certificate.'),
   keyFile: z.string().min(1).optional().describe('PEM client key.'),
-  rejectUnauthorized: z.boolean().default(true),
+  rejectUnauthorized: z.boolean().default(true).describe('false accepts any broker certificate: for tests only.'),
 });
 
 const brokerUrl = z.string().refine((value) => {
@@ -68,25 +68,26 @@ export const mqttSchema = z.strictObject({
   url: brokerUrl.optional().describe('Broker URL. Unset: an embedded broker (aedes, MQTT 3.1.1) is started.'),
   embeddedBroker: z.strictObject({
     host: z.string().min(1).default('127.0.0.1').describe('Listen address; 0.0.0.0 exposes it to the network.'),
-    port: z.number().int().min(1).max(65535).default(1883),
+    port: z.number().int().min(1).max(65535).default(1883).describe('Listen port of the embedded broker.'),
   }).prefault({}),
   clientId: z.string().min(1).optional().describe('Defaults to cctv-<deviceId>.'),
-  username: z.string().min(1).optional(),
-  password: secret().optional().describe('Broker password (secret).'),
-  passwordFile: z.string().min(1).optional().describe('File holding the broker password (secret).'),
+  username: z.string().min(1).optional().describe('Broker user.'),
+  password: secret().optional().describe('Broker password.'),
+  passwordFile: z.string().min(1).optional().describe('File holding the broker password (one trailing newline is ignored).'),
   tls: tlsSchema.optional(),
-  topicPrefix: z.string().regex(/^[^#+/][^#+]*[^#+/]$|^[^#+/]$/, { error: 'must be non-empty, without "#", "+" or a leading/trailing "/"' }).default('cctv'),
-  keepaliveSeconds: z.number().int().min(5).max(3600).default(30),
-  reconnectMs: z.number().int().min(100).max(300_000).default(2000),
+  topicPrefix: z.string().regex(/^[^#+/][^#+]*[^#+/]$|^[^#+/]$/, { error: 'must be non-empty, without "#", "+" or a leading/trailing "/"' }).default('cctv').describe('First topic level: <prefix>/<deviceId>/...'),
+  keepaliveSeconds: z.number().int().min(5).max(3600).default(30).describe('MQTT keep-alive.'),
+  reconnectMs: z.number().int().min(100).max(300_000).default(2000).describe('Delay between reconnect attempts.'),
   publishBatch: z.number().int().min(1).max(1000).default(100).describe('Outbox rows published per drain step.'),
 }).prefault({});
 
 export const configSchema = z.strictObject({
   deviceId: identifier.default(() => os.hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 63) || 'edge')
+    .meta({ defaultDoc: 'the hostname' })
     .describe('This device\'s id: the topic namespace <prefix>/<deviceId>/... and the results\' origin.'),
   dataDir: z.string().min(1).default('./data').describe('Directory of the SQLite database (relative paths are from the working directory).'),
   log: z.strictObject({
-    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('Log level of the JSON lines on stdout.'),
   }).prefault({}),
   ffmpeg: z.strictObject({
     path: z.string().min(1).optional().describe('ffmpeg binary; unset: the bundled @ffmpeg-installer build.'),
@@ -94,8 +95,8 @@ export const configSchema = z.strictObject({
     socketTimeoutSeconds: z.number().positive().max(300).default(10).describe('RTSP socket timeout passed to ffmpeg.'),
     stallTimeoutSeconds: z.number().positive().max(600).default(10).describe('Restart ffmpeg when no frame arrived for this long.'),
     restartBackoffMs: z.strictObject({
-      initial: z.number().int().min(10).default(500),
-      max: z.number().int().min(100).default(30_000),
+      initial: z.number().int().min(10).default(500).describe('First delay before restarting a failed ffmpeg; doubles per failure, with jitter.'),
+      max: z.number().int().min(100).default(30_000).describe('Cap of the restart delay.'),
     }).prefault({}),
   }).prefault({}),
   cameras: z.array(cameraSchema).min(1, { error: 'at least one camera is needed' })
@@ -115,17 +116,17 @@ export const configSchema = z.strictObject({
     assetsDir: z.string().min(1).optional().describe('Where model files are looked up; defaults to the package\'s models/assets.'),
   }).prefault({}),
   inference: z.strictObject({
-    intraOpThreads: z.number().int().min(1).max(64).default(2),
-    interOpThreads: z.number().int().min(1).max(64).default(1),
-    graphOptimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
+    intraOpThreads: z.number().int().min(1).max(64).default(2).describe('onnxruntime threads inside one operator.'),
+    interOpThreads: z.number().int().min(1).max(64).default(1).describe('onnxruntime threads across operators.'),
+    graphOptimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('all').describe('onnxruntime graph optimisation level.'),
     executionProviders: z.array(z.enum(['cpu', 'cuda', 'tensorrt', 'dml', 'coreml'])).min(1).default(['cpu'])
       .describe('Tried in order; cpu is always added last as the fallback.'),
     scoreThreshold: z.number().min(0).max(1).optional().describe('Overrides the manifest\'s score threshold.'),
   }).prefault({}),
   storage: z.strictObject({
-    fileName: z.string().regex(/^[^/\\]+$/, { error: 'must be a file name inside dataDir, without slashes' }).default('agent.db'),
+    fileName: z.string().regex(/^[^/\\]+$/, { error: 'must be a file name inside dataDir, without slashes' }).default('agent.db').describe('Database file name inside dataDir.'),
     flushIntervalMs: z.number().int().min(10).max(10_000).default(250).describe('Results are written in one transaction per flush.'),
-    maxBatchRows: z.number().int().min(1).max(10_000).default(500),
+    maxBatchRows: z.number().int().min(1).max(10_000).default(500).describe('A flush happens early when this many results wait.'),
   }).prefault({}),
   status: z.strictObject({
     intervalSeconds: z.number().min(1).max(3600).default(5).describe('One-line status on a terminal.'),
