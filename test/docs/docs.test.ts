@@ -1,0 +1,39 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { configKeysMarkdown } from '../../agent/config/describe.js';
+import { configSchema } from '../../agent/config/schema.js';
+import { errorFixes } from '../../agent/errors.js';
+import { manifestJsonSchema } from '../../agent/inference/manifest.js';
+import { deviceTopics } from '../../agent/mqtt/topics.js';
+import { packageRoot } from '../../agent/paths.js';
+
+const read = (file: string): string => fs.readFileSync(path.join(packageRoot(), file), 'utf8');
+const regenerate = 'run ./build.sh && node scripts/gen-docs.mjs';
+
+describe('docs stay true to the code', () => {
+  it('docs/configuration.md lists every config key as the schema has it', () => {
+    expect(read('docs/configuration.md'), regenerate).toContain(configKeysMarkdown(configSchema));
+  });
+
+  it('models/manifest.schema.json is the manifest schema', () => {
+    expect(JSON.parse(read('models/manifest.schema.json')), regenerate).toEqual(JSON.parse(JSON.stringify(manifestJsonSchema())));
+  });
+
+  it('docs/errors.md lists every error code with its fix', () => {
+    const doc = read('docs/errors.md');
+    for (const [code, fix] of Object.entries(errorFixes)) expect(doc).toContain(`| \`${code}\` |`), expect(doc).toContain(fix);
+  });
+
+  it('docs/mqtt.md documents the topics the agent publishes', () => {
+    const doc = read('docs/mqtt.md');
+    const topics = deviceTopics('<prefix>', '<deviceId>');
+    for (const topic of [topics.availability, topics.results]) expect(doc).toContain(`\`${topic}\``);
+  });
+
+  it('every shipped manifest is valid', async () => {
+    const { readManifest } = await import('../../agent/inference/model-files.js');
+    const dir = path.join(packageRoot(), 'models', 'manifests');
+    for (const file of fs.readdirSync(dir)) expect(readManifest(path.join(dir, file)).id).toBeTruthy();
+  });
+});
