@@ -13,6 +13,6 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-./build.sh
+./build.sh --if-stale
 
 node dist/agent/cli/bin.js assets fetch "$@"

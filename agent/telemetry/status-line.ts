@@ -15,5 +15,5 @@ export function formatStatusLine({ window, cameras, mqtt, outboxDepth }: StatusI
     .sort((a, b) => b[1] - a[1])
     .map(([type, count]) => `${type} ${count}`)
     .join(', ');
-  return `${time} ${cameraText} | ${window.fps.toFixed(1)} fps | infer ${window.inferenceP50.toFixed(1)} ms p50, ${window.inferenceP95.toFixed(1)} p95 | ${vehicles || 'no vehicles'} | mqtt ${mqtt}, outbox ${outboxDepth}`;
+  return `${time} ${cameraText} | ${window.fps.toFixed(1)} fps | infer ${window.inferenceP50.toFixed(1)} ms p50, ${window.inferenceP95.toFixed(1)} p95 | detections: ${vehicles || 'none'} | mqtt ${mqtt}, outbox ${outboxDepth}`;
 }
