@@ -7,7 +7,7 @@ import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.js';
 import { findFfmpegProcesses } from '../helpers/processes.js';
 import { startRtspServer, type RtspServerHandle } from '../helpers/rtsp-server.js';
 import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
-import { assetPath } from '../support/assets.js';
+import { assetPath } from '../helpers/assets.js';
 import { useTempDir } from '../support/temp-dir.js';
 
 const tempDir = useTempDir('cctv-e2e-');

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/free-port.js';
 import { findFfmpegProcesses, waitForNoFfmpeg } from '../helpers/processes.js';
 import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
-import { assetPath } from '../support/assets.js';
+import { assetPath } from '../helpers/assets.js';
 import { listenNotifySocket } from '../support/notify-socket.js';
 import { useTempDir } from '../support/temp-dir.js';
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoadedModel, type SessionSettings } from '../../agent/inference/loaded-model.js';
 import { resolveConfiguredModel, resolveModel } from '../../agent/inference/model-files.js';
 import { manifestsDir } from '../../agent/paths.js';
-import { assetPath } from '../support/assets.js';
+import { assetPath } from '../helpers/assets.js';
 import { frameFromImage } from '../support/image-frame.js';
 
 const settings: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'] };
