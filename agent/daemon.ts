@@ -26,6 +26,8 @@ export interface Agent {
   status(): Omit<StatusInputs, 'window'>;
   /** For the systemd watchdog: results are flowing, or every camera is in a known retry state. */
   isAlive(maxSilenceMs: number): boolean;
+  /** Applies a new camera list; only the cameras that changed are restarted. */
+  reconfigureCameras(cameras: AgentConfig['cameras']): ReturnType<IngestService['reconfigure']>;
 }
 
 /**
@@ -74,9 +76,15 @@ export function buildAgent(config: AgentConfig, log: Logger): Agent {
   if (link && drain) services.push(link, drain);
 
   const inference = new InferenceService(model, config.inference, log.child({ module: 'inference' }));
-  const ingest = new IngestService({ config, geometry: geometryOf(model.manifest), log: log.child({ module: 'ingest' }) });
+  let scheduler: FrameScheduler | undefined;
+  const ingest = new IngestService({
+    config,
+    geometry: geometryOf(model.manifest),
+    log: log.child({ module: 'ingest' }),
+    onSlotsChanged: () => scheduler?.refreshSlots(),
+  });
   const stats = new PipelineStats();
-  const scheduler = new FrameScheduler({
+  scheduler = new FrameScheduler({
     slots: () => ingest.slots,
     inference,
     onResult: (result) => {
@@ -97,8 +105,9 @@ export function buildAgent(config: AgentConfig, log: Logger): Agent {
       mqtt: link ? (link.connected ? 'connected' : 'disconnected') : 'off',
       outboxDepth: drain ? (drain.health().detail?.['depth'] as number) : 0,
     }),
+    reconfigureCameras: (cameras) => ingest.reconfigure(cameras),
     isAlive: (maxSilenceMs) =>
-      Date.now() - scheduler.lastResultAt < maxSilenceMs ||
+      Date.now() - scheduler!.lastResultAt < maxSilenceMs ||
       ingest.cameras().every((camera) => camera.state === 'backoff' || camera.state === 'ended'),
   };
 }

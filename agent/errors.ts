@@ -23,6 +23,8 @@ export const errorFixes = {
   SOURCE_INVALID_DATA: 'the camera sends a stream ffmpeg cannot decode: check the codec and the URL',
   SOURCE_ENDED: 'the source ended (a file played once); set loop: true to replay it',
   SOURCE_FAILED: 'ffmpeg exited with an error: see the logged ffmpeg lines',
+  SOURCE_STALLED: 'the camera stays connected but sends no frames: check the camera; the agent restarts the stream',
+  CAMERA_CONFIG_REJECTED: 'ffmpeg rejected this camera\'s settings (hwaccel, URL scheme, region): fix the camera config; it is not retried until then',
   STORAGE_OPEN_FAILED: 'make dataDir writable by the agent and check free disk space',
   STORAGE_WRITE_FAILED: 'check free disk space and the data directory',
   MQTT_CONNECT_FAILED: 'check mqtt.url, credentials and TLS settings; the agent keeps retrying',

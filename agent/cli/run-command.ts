@@ -1,7 +1,8 @@
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { isDeepStrictEqual, parseArgs } from 'node:util';
 import type { LoadOptions } from '../config/load.js';
 import { SecretScrubber } from '../config/redact.js';
+import type { AgentConfig } from '../config/schema.js';
 import { buildAgent, type Agent } from '../daemon.js';
 import { AgentError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../lifecycle/exit-codes.js';
@@ -44,6 +45,7 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
   const notifier = createNotifier(io.env, log);
   const startup = new AbortController();
   const timers: NodeJS.Timeout[] = [];
+  const detach: Array<() => void> = [];
   let agent: Agent | undefined;
   let startupFailed = false;
   // Installed before anything starts: a signal at any later moment takes the orderly path.
@@ -53,6 +55,7 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
     cleanup: async (reason): Promise<ExitCodeValue> => {
       startup.abort();
       for (const timer of timers) clearInterval(timer);
+      for (const undo of detach) undo();
       notifier.stopping(`stopping: ${reason}`);
       const report = agent ? await agent.runner.stop() : { failed: [] };
       notifier.close();
@@ -61,6 +64,10 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
       return startupFailed ? ExitCode.STARTUP : ExitCode.OK;
     },
   }).install();
+  // SIGHUP's default action would kill the process: until the agent runs, it is only noted.
+  const hangupDuringStartup = (): void => log.warn('SIGHUP during startup: ignored, send it again once running');
+  process.on('SIGHUP', hangupDuringStartup);
+  detach.push(() => process.off('SIGHUP', hangupDuringStartup));
   log.info({ configFile: loaded.source, envOverrides: loaded.envApplied, deviceId: config.deviceId, mode }, 'cctv-agent starting');
 
   try {
@@ -94,6 +101,27 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
       if (started.isAlive(interval * 2)) notifier.watchdog();
     }, interval));
   }
+  // SIGHUP (systemctl reload): re-read the config and restart only the cameras that changed.
+  const reload = async (): Promise<void> => {
+    try {
+      const next = loadAndCheck(options);
+      for (const secret of next.secrets) scrubber.add(secret);
+      const needRestart = Object.keys(next.config).filter((key) => key !== 'cameras' && !isDeepStrictEqual(next.config[key as keyof AgentConfig], config[key as keyof AgentConfig]));
+      if (needRestart.length > 0) log.warn({ keys: needRestart }, 'config reloaded: these changes take effect at the next restart');
+      const outcome = await started.reconfigureCameras(next.config.cameras);
+      notifier.status(`reloaded: ${outcome.restarted.length} restarted, ${outcome.added.length} added, ${outcome.removed.length} removed`);
+    } catch (error) {
+      for (const line of formatCliError(error)) log.error({ problem: line }, 'config reload rejected: keeping the running config');
+    }
+  };
+  const onHangup = (): void => {
+    log.info('SIGHUP: reloading the config');
+    void reload();
+  };
+  process.on('SIGHUP', onHangup);
+  process.off('SIGHUP', hangupDuringStartup);
+  detach.push(() => process.off('SIGHUP', onHangup));
+
   if (io.err.isTTY) {
     started.stats.takeWindow();
     timers.push(setInterval(() => {

@@ -35,6 +35,18 @@ export const sourceUrl = z.string().min(1).superRefine((value, ctx) => {
   }
 });
 
+const fraction = z.number().min(0).max(1);
+
+export const roiSchema = z.strictObject({
+  x: fraction.describe('Left edge, 0..1 of the picture width.'),
+  y: fraction.describe('Top edge, 0..1 of the picture height.'),
+  width: z.number().gt(0).max(1).describe('0..1 of the picture width.'),
+  height: z.number().gt(0).max(1).describe('0..1 of the picture height.'),
+}).superRefine((roi, ctx) => {
+  if (roi.x + roi.width > 1.000001) ctx.addIssue({ code: 'custom', path: ['width'], message: `x + width must be <= 1 (got ${roi.x} + ${roi.width})` });
+  if (roi.y + roi.height > 1.000001) ctx.addIssue({ code: 'custom', path: ['height'], message: `y + height must be <= 1 (got ${roi.y} + ${roi.height})` });
+});
+
 export const cameraSchema = z.strictObject({
   id: identifier.describe('Camera id, unique on this device; used in results and topics.'),
   url: sourceUrl.describe('rtsp://, rtsps://, http(s):// (MJPEG), file:// URL or a file path. Credentials may be embedded; they are redacted everywhere.'),
@@ -45,6 +57,7 @@ export const cameraSchema = z.strictObject({
   loop: z.boolean().default(true).describe('File sources: replay from the start when the file ends.'),
   realtime: z.boolean().default(true).describe('File sources: read at the native frame rate (like a camera) rather than as fast as possible.'),
   transport: z.enum(['tcp', 'udp', 'auto']).default('tcp').describe('RTSP transport.'),
+  roi: roiSchema.optional().describe('Region of interest, as fractions of the picture: cropped before scaling to the model input.'),
   enabled: z.boolean().default(true).describe('false: keep the camera configured but do not open it.'),
 });
 
@@ -96,7 +109,8 @@ export const configSchema = z.strictObject({
     stallTimeoutSeconds: z.number().positive().max(600).default(10).describe('Restart ffmpeg when no frame arrived for this long.'),
     restartBackoffMs: z.strictObject({
       initial: z.number().int().min(10).default(500).describe('First delay before restarting a failed ffmpeg; doubles per failure, with jitter.'),
-      max: z.number().int().min(100).default(30_000).describe('Cap of the restart delay.'),
+      max: z.number().int().min(100).default(3000).describe('Cap of the restart delay after a transient failure (refused, timeout, stall): a rebooted camera is back within seconds.'),
+      maxWhenRejected: z.number().int().min(100).default(60_000).describe('Cap when the camera rejects us (unauthorized, not found, undecodable): retrying fast would only flood its logs.'),
     }).prefault({}),
   }).prefault({}),
   cameras: z.array(cameraSchema).min(1, { error: 'at least one camera is needed' })
@@ -142,4 +156,5 @@ export const configSchema = z.strictObject({
 
 export type AgentConfig = z.output<typeof configSchema>;
 export type CameraConfig = z.output<typeof cameraSchema>;
+export type Roi = z.output<typeof roiSchema>;
 export type MqttConfig = z.output<typeof mqttSchema>;

@@ -1,9 +1,14 @@
-import { placementFor, type FrameGeometry } from '../ingest/frame-geometry.js';
+import type { Roi } from '../config/schema.js';
+import { placementInto, type FrameGeometry, type Placement } from '../ingest/frame-geometry.js';
 import type { DetectionManifest, VehicleType } from './manifest.js';
 import { Candidates } from './nms.js';
 import type { Vehicle } from './result.js';
 
-export type DetectionDecoder = (output: Float32Array, sourceWidth: number, sourceHeight: number) => Vehicle[];
+/**
+ * sourceWidth/Height: the camera picture (0 when unknown); roi: the part of it the model saw.
+ * Boxes come back normalised to the whole camera picture.
+ */
+export type DetectionDecoder = (output: Float32Array, sourceWidth: number, sourceHeight: number, roi: Roi | undefined) => Vehicle[];
 
 const round4 = (value: number): number => Math.round(value * 10_000) / 10_000;
 const round3 = (value: number): number => Math.round(value * 1000) / 1000;
@@ -48,21 +53,19 @@ export function createDetectionDecoder(manifest: DetectionManifest, labels: stri
   const typeOfClass: Array<VehicleType | undefined> = labels.map((label) => manifest.vehicleTypes[label]);
   const grid = output.decoder === 'yolox' ? yoloxGrid(input.width, input.height, output.strides) : undefined;
   const candidates = new Candidates(Math.max(output.maxDetections * 4, 200));
-  let lastSourceWidth = -1;
-  let lastSourceHeight = -1;
-  let placement = placementFor(geometry, input.width, input.height);
-  let spanX = input.width;
-  let spanY = input.height;
+  const placement: Placement = { scaleX: 1, scaleY: 1, offsetX: 0, offsetY: 0 };
 
-  return (data, sourceWidth, sourceHeight) => {
-    if (sourceWidth !== lastSourceWidth || sourceHeight !== lastSourceHeight) {
-      lastSourceWidth = sourceWidth;
-      lastSourceHeight = sourceHeight;
-      const known = sourceWidth > 0 && sourceHeight > 0;
-      placement = known ? placementFor(geometry, sourceWidth, sourceHeight) : placementFor(geometry, input.width, input.height);
-      spanX = known ? sourceWidth : input.width;
-      spanY = known ? sourceHeight : input.height;
-    }
+  return (data, sourceWidth, sourceHeight, roi) => {
+    // The picture the model saw: the ROI of the source (or the bare model input when the
+    // source size is unknown); boxes are normalised to it, then placed in the whole picture.
+    const known = sourceWidth > 0 && sourceHeight > 0;
+    const roiX = roi?.x ?? 0;
+    const roiY = roi?.y ?? 0;
+    const roiWidth = roi?.width ?? 1;
+    const roiHeight = roi?.height ?? 1;
+    const spanX = known ? sourceWidth * roiWidth : input.width;
+    const spanY = known ? sourceHeight * roiHeight : input.height;
+    placementInto(placement, geometry, spanX, spanY);
     candidates.count = 0;
     const rows = Math.floor(data.length / rowLength);
     for (let row = 0, base = 0; row < rows; row++, base += rowLength) {
@@ -94,10 +97,10 @@ export function createDetectionDecoder(manifest: DetectionManifest, labels: stri
     }
     const vehicles: Vehicle[] = [];
     candidates.suppress(output.nmsIouThreshold, output.maxDetections, (index) => {
-      const x1 = clamp01((candidates.x1[index]! - placement.offsetX) / placement.scaleX / spanX);
-      const y1 = clamp01((candidates.y1[index]! - placement.offsetY) / placement.scaleY / spanY);
-      const x2 = clamp01((candidates.x2[index]! - placement.offsetX) / placement.scaleX / spanX);
-      const y2 = clamp01((candidates.y2[index]! - placement.offsetY) / placement.scaleY / spanY);
+      const x1 = roiX + roiWidth * clamp01((candidates.x1[index]! - placement.offsetX) / placement.scaleX / spanX);
+      const y1 = roiY + roiHeight * clamp01((candidates.y1[index]! - placement.offsetY) / placement.scaleY / spanY);
+      const x2 = roiX + roiWidth * clamp01((candidates.x2[index]! - placement.offsetX) / placement.scaleX / spanX);
+      const y2 = roiY + roiHeight * clamp01((candidates.y2[index]! - placement.offsetY) / placement.scaleY / spanY);
       const classId = candidates.classId[index]!;
       vehicles.push({
         type: typeOfClass[classId]!,

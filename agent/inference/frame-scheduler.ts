@@ -34,12 +34,21 @@ export class FrameScheduler implements Service {
 
   constructor(private readonly deps: SchedulerDeps) {}
 
+  private readonly signalReady = (): void => this.wake?.();
+
   async start(): Promise<void> {
-    this.slots = this.deps.slots();
     this.running = true;
-    const signalReady = (): void => this.wake?.();
-    for (const slot of this.slots) slot.setReadyListener(signalReady);
+    this.refreshSlots();
     this.loop = this.run();
+  }
+
+  /** Cameras came or went: read the slot list again. A frame in flight is released to its own slot. */
+  refreshSlots(): void {
+    for (const slot of this.slots) slot.setReadyListener(undefined);
+    this.slots = this.deps.slots();
+    this.next = 0;
+    for (const slot of this.slots) slot.setReadyListener(this.signalReady);
+    this.wake?.();
   }
 
   async stop(): Promise<void> {

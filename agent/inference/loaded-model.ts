@@ -141,7 +141,7 @@ export class LoadedModel {
     const { manifest } = this.resolved;
     const outputs = await this.session.run(this.feeds);
     const data = outputs[manifest.output.name]!.data as Float32Array;
-    const vehicles = this.decodeDetections ? this.decodeDetections(data, frame?.sourceWidth ?? 0, frame?.sourceHeight ?? 0) : [];
+    const vehicles = this.decodeDetections ? this.decodeDetections(data, frame?.sourceWidth ?? 0, frame?.sourceHeight ?? 0, frame?.roi) : [];
     const top = this.decodeClasses?.(data);
     for (const name in outputs) outputs[name]!.dispose();
     const result: InferenceResult = {

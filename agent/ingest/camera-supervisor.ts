@@ -6,13 +6,14 @@ import { backoffDelay } from './backoff.js';
 import { buildFfmpegArgs, sourceKind, sourceUrlWithCredentials } from './ffmpeg-args.js';
 import type { FfmpegCapabilities } from './ffmpeg-binary.js';
 import { FfmpegProcess, type Spawner } from './ffmpeg-process.js';
+import { ErrorLineBudget, FfmpegStderr } from './ffmpeg-stderr.js';
 import { bytesPerFrame, type FrameGeometry } from './frame-geometry.js';
 import { FrameReader } from './frame-reader.js';
 import { LatestFrameSlot } from './frame-slot.js';
-import { classifyStderrLine, parseInputVideoSize } from './stderr-classifier.js';
 
-export type CameraStateName = 'starting' | 'streaming' | 'stalled' | 'backoff' | 'ended' | 'stopped';
+export type CameraStateName = 'starting' | 'streaming' | 'stalled' | 'backoff' | 'ended' | 'failed-config' | 'stopped';
 
+/** What telemetry and `status` see of a camera; never holds credentials. */
 export interface CameraState {
   id: string;
   state: CameraStateName;
@@ -21,8 +22,15 @@ export interface CameraState {
   source: string;
   reconnects: number;
   lastError: ErrorCode | undefined;
+  /** The ffmpeg line behind lastError, redacted. */
+  lastErrorLine: string | undefined;
+  lastErrorAt: number | undefined;
+  /** ms streaming without a break, 0 when not streaming. */
+  uptimeMs: number;
   framesIn: number;
   dropped: number;
+  /** Frames per second delivered by ffmpeg over the last few seconds. */
+  decodeFps: number;
   pid: number | undefined;
 }
 
@@ -32,42 +40,56 @@ export interface SupervisorSettings {
   hwaccel: string;
   socketTimeoutSeconds: number;
   stallTimeoutMs: number;
-  backoff: { initial: number; max: number };
+  backoff: { initial: number; max: number; maxWhenRejected: number };
+  /** Prefix to every ffmpeg command, e.g. setpriv --pdeathsig KILL. */
+  wrapper: string[];
 }
 
 export interface SupervisorDeps {
   log: Logger;
   spawner?: Spawner;
   random?: () => number;
+  /** Continues a replaced supervisor's frame numbering. */
+  firstSeq?: number;
 }
 
-const STDERR_LINES_LOGGED_PER_RUN = 12;
-const STDERR_ERRORS_PER_MINUTE = 5;
+/** The camera refused us: retrying fast only fills its logs (and may lock the account). */
+const REJECTIONS: ReadonlySet<ErrorCode> = new Set(['SOURCE_UNAUTHORIZED', 'SOURCE_NOT_FOUND', 'SOURCE_INVALID_DATA']);
+const FPS_WINDOW_MS = 5000;
 
 /**
  * Keeps one camera's ffmpeg running: spawn, read frames, watch for stalls, classify failures,
- * back off with jitter, restart. The child is always stopped in stages and reaped.
+ * back off with jitter, restart. Every child is stopped in stages and reaped.
  */
 export class CameraSupervisor {
   readonly slot: LatestFrameSlot;
   private readonly reader: FrameReader;
   private readonly log: Logger;
+  private readonly errorBudget = new ErrorLineBudget();
   private process: FfmpegProcess | undefined;
   private stopping = false;
   private loop: Promise<void> | undefined;
   private wakeBackoff: (() => void) | undefined;
   private state: CameraStateName = 'stopped';
   private since = Date.now();
+  private streamingSince = 0;
   private reconnects = 0;
   private lastError: ErrorCode | undefined;
-  private errorLinesThisMinute = 0;
-  private errorMinute = 0;
+  private lastErrorLine: string | undefined;
+  private lastErrorAt: number | undefined;
+  private fpsWindowStart = Date.now();
+  private fpsWindowFrames = 0;
+  private decodeFps = 0;
 
-  constructor(private readonly camera: CameraConfig, private readonly settings: SupervisorSettings, private readonly deps: SupervisorDeps) {
+  constructor(readonly camera: CameraConfig, private readonly settings: SupervisorSettings, private readonly deps: SupervisorDeps) {
     const frameBytes = bytesPerFrame(settings.geometry);
-    this.slot = new LatestFrameSlot(camera.id, settings.geometry.width, settings.geometry.height, frameBytes);
-    this.reader = new FrameReader(this.slot, frameBytes);
+    this.slot = new LatestFrameSlot(camera.id, settings.geometry.width, settings.geometry.height, frameBytes, camera.roi);
+    this.reader = new FrameReader(this.slot, frameBytes, deps.firstSeq ?? 0);
     this.log = deps.log.child({ camera: camera.id });
+  }
+
+  get nextSeq(): number {
+    return this.reader.nextSeq;
   }
 
   start(): void {
@@ -85,6 +107,12 @@ export class CameraSupervisor {
   }
 
   snapshot(): CameraState {
+    const now = Date.now();
+    if (now - this.fpsWindowStart >= FPS_WINDOW_MS) {
+      this.decodeFps = Math.round(((this.slot.framesIn - this.fpsWindowFrames) * 1000 / (now - this.fpsWindowStart)) * 10) / 10;
+      this.fpsWindowStart = now;
+      this.fpsWindowFrames = this.slot.framesIn;
+    }
     return {
       id: this.camera.id,
       state: this.state,
@@ -92,8 +120,12 @@ export class CameraSupervisor {
       source: redactUrl(this.camera.url),
       reconnects: this.reconnects,
       lastError: this.lastError,
+      lastErrorLine: this.lastErrorLine,
+      lastErrorAt: this.lastErrorAt,
+      uptimeMs: this.state === 'streaming' ? now - this.streamingSince : 0,
       framesIn: this.slot.framesIn,
       dropped: this.slot.dropped,
+      decodeFps: this.decodeFps,
       pid: this.process?.running ? this.process.pid : undefined,
     };
   }
@@ -103,25 +135,54 @@ export class CameraSupervisor {
     this.log.info({ from: this.state, to: state, ...detail }, 'camera state');
     this.state = state;
     this.since = Date.now();
+    if (state === 'streaming') this.streamingSince = this.since;
+  }
+
+  private recordError(code: ErrorCode, line: string | undefined): void {
+    this.lastError = code;
+    this.lastErrorLine = line;
+    this.lastErrorAt = Date.now();
+  }
+
+  /** A camera this ffmpeg cannot serve at all: say so once instead of retrying forever. */
+  private configProblem(): string | undefined {
+    const { capabilities, hwaccel } = this.settings;
+    if (hwaccel !== 'none' && hwaccel !== 'auto' && !capabilities.hwaccels.includes(hwaccel)) {
+      return `ffmpeg.hwaccel: ${hwaccel} is not supported by ${capabilities.path} (it has: ${capabilities.hwaccels.join(', ') || 'none'})`;
+    }
+    const kind = sourceKind(this.camera.url);
+    if (kind === 'rtsp' && !capabilities.demuxers.rtsp) return `cameras.${this.camera.id}.url: ${capabilities.path} cannot read RTSP`;
+    return undefined;
   }
 
   private async run(): Promise<void> {
+    const problem = this.configProblem();
+    if (problem) {
+      this.recordError('CAMERA_CONFIG_REJECTED', problem);
+      this.setState('failed-config', { error: 'CAMERA_CONFIG_REJECTED', problem });
+      return;
+    }
     let attempt = 0;
     const kind = sourceKind(this.camera.url);
     while (!this.stopping) {
       const framesBefore = this.slot.framesIn;
-      const { exit, errorCode, stalled } = await this.runOnce();
+      const { exitCode, signal, stderr, stalled } = await this.runOnce();
       if (this.stopping) break;
-      const producedFrames = this.slot.framesIn > framesBefore;
-      if (kind === 'file' && !this.camera.loop && exit.code === 0 && !stalled) {
-        this.lastError = 'SOURCE_ENDED';
+      if (kind === 'file' && !this.camera.loop && exitCode === 0 && !stalled) {
+        this.recordError('SOURCE_ENDED', undefined);
         this.setState('ended');
         return;
       }
-      this.lastError = stalled ? 'SOURCE_TIMEOUT' : errorCode ?? 'SOURCE_FAILED';
-      attempt = producedFrames ? 0 : attempt + 1;
-      const delay = backoffDelay(attempt, this.settings.backoff.initial, this.settings.backoff.max, this.deps.random);
-      this.setState('backoff', { error: this.lastError, exitCode: exit.code, signal: exit.signal, retryInMs: delay });
+      const code: ErrorCode = stalled ? 'SOURCE_STALLED' : stderr.errorCode ?? (exitCode === null && signal === null ? 'FFMPEG_NOT_FOUND' : 'SOURCE_FAILED');
+      this.recordError(code, stderr.errorLine);
+      if (code === 'CAMERA_CONFIG_REJECTED') {
+        this.setState('failed-config', { error: code, ffmpeg: stderr.errorLine });
+        return;
+      }
+      attempt = this.slot.framesIn > framesBefore ? 0 : attempt + 1;
+      const cap = REJECTIONS.has(code) ? this.settings.backoff.maxWhenRejected : this.settings.backoff.max;
+      const delay = backoffDelay(attempt, this.settings.backoff.initial, cap, this.deps.random);
+      this.setState('backoff', { error: code, exitCode, signal, retryInMs: delay });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
         this.wakeBackoff = () => {
@@ -134,7 +195,7 @@ export class CameraSupervisor {
     }
   }
 
-  private async runOnce(): Promise<{ exit: { code: number | null; signal: NodeJS.Signals | null }; errorCode: ErrorCode | undefined; stalled: boolean }> {
+  private async runOnce(): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; stderr: FfmpegStderr; stalled: boolean }> {
     const args = buildFfmpegArgs({
       camera: this.camera,
       url: sourceUrlWithCredentials(this.camera),
@@ -145,66 +206,41 @@ export class CameraSupervisor {
     });
     this.setState('starting');
     this.reader.reset();
-    this.reader.sourceWidth = 0;
-    this.reader.sourceHeight = 0;
-    const startedAt = Date.now();
-    this.reader.lastFrameAt = 0;
-    const process = new FfmpegProcess(this.settings.capabilities.path, args, this.deps.spawner);
+    const [command, ...prefix] = [...this.settings.wrapper, this.settings.capabilities.path];
+    const process = new FfmpegProcess(command!, [...prefix, ...args], this.deps.spawner);
     this.process = process;
     this.log.debug({ pid: process.pid, argv: args.map(redactUrl) }, 'ffmpeg started');
-    let errorCode: ErrorCode | undefined;
+    const stderr = new FfmpegStderr(this.log, this.errorBudget);
+    const startedAt = Date.now();
+    this.reader.lastFrameAt = 0;
+    this.reader.sourceWidth = 0;
+    this.reader.sourceHeight = 0;
     let stalled = false;
-    let linesLogged = 0;
-    let pendingStderr = '';
 
     process.child.stdout.on('data', (chunk: Buffer) => {
+      if (this.reader.sourceWidth === 0 && stderr.sourceSize) {
+        this.reader.sourceWidth = stderr.sourceSize.width;
+        this.reader.sourceHeight = stderr.sourceSize.height;
+      }
       this.reader.push(chunk);
-      if (this.state !== 'streaming') this.setState('streaming');
+      if (this.state !== 'streaming' && this.reader.lastFrameAt !== 0) this.setState('streaming');
     });
     process.child.stderr.setEncoding('utf8');
-    process.child.stderr.on('data', (text: string) => {
-      pendingStderr += text;
-      let newline = pendingStderr.indexOf('\n');
-      while (newline >= 0) {
-        const line = pendingStderr.slice(0, newline).trimEnd();
-        pendingStderr = pendingStderr.slice(newline + 1);
-        newline = pendingStderr.indexOf('\n');
-        if (line === '') continue;
-        if (this.reader.sourceWidth === 0) {
-          const size = parseInputVideoSize(line);
-          if (size) {
-            this.reader.sourceWidth = size.width;
-            this.reader.sourceHeight = size.height;
-          }
-        }
-        const code = classifyStderrLine(line);
-        if (code) errorCode ??= code;
-        if (code && this.allowErrorLine()) this.log.warn({ ffmpeg: line, code }, 'ffmpeg error');
-        else if (linesLogged++ < STDERR_LINES_LOGGED_PER_RUN) this.log.debug({ ffmpeg: line }, 'ffmpeg');
-      }
-    });
+    process.child.stderr.on('data', (text: string) => stderr.push(text));
 
+    // Stdout freshness, not ffmpeg's own timeouts: a camera can stay connected and send nothing.
     const stallCheck = setInterval(() => {
       const lastActivity = Math.max(this.reader.lastFrameAt, startedAt);
-      if (Date.now() - lastActivity > this.settings.stallTimeoutMs && process.running && !this.stopping) {
+      const silentMs = Date.now() - lastActivity;
+      if (silentMs > this.settings.stallTimeoutMs && process.running && !this.stopping && !stalled) {
         stalled = true;
-        this.setState('stalled', { noFrameForMs: Date.now() - lastActivity });
+        this.setState('stalled', { noFrameForMs: silentMs });
         void process.stop();
       }
-    }, Math.min(1000, this.settings.stallTimeoutMs / 2));
+    }, Math.min(1000, this.settings.stallTimeoutMs / 4));
 
     const exit = await process.exited;
     clearInterval(stallCheck);
-    if (process.child.pid === undefined) errorCode = 'FFMPEG_NOT_FOUND';
-    return { exit, errorCode, stalled };
-  }
-
-  private allowErrorLine(): boolean {
-    const minute = Math.floor(Date.now() / 60_000);
-    if (minute !== this.errorMinute) {
-      this.errorMinute = minute;
-      this.errorLinesThisMinute = 0;
-    }
-    return this.errorLinesThisMinute++ < STDERR_ERRORS_PER_MINUTE;
+    return { exitCode: exit.code, signal: exit.signal, stderr, stalled };
   }
 }

@@ -1,4 +1,4 @@
-import type { CameraConfig } from '../config/schema.js';
+import type { CameraConfig, Roi } from '../config/schema.js';
 import type { FfmpegCapabilities } from './ffmpeg-binary.js';
 import type { FrameGeometry } from './frame-geometry.js';
 
@@ -31,11 +31,14 @@ export function sourceUrlWithCredentials(camera: Pick<CameraConfig, 'url' | 'use
   return url.toString();
 }
 
-/** The video filter chain: sampling first (cheapest), then fit to the model input. */
-export function videoFilter(geometry: FrameGeometry, sampleFps: number | null): string {
+const fixed = (value: number): string => String(Math.round(value * 1e6) / 1e6);
+
+/** The video filter chain: sampling first (cheapest), then the region of interest, then fit to the model input. */
+export function videoFilter(geometry: FrameGeometry, sampleFps: number | null, roi?: Roi): string {
   const { width, height, resize } = geometry;
   const filters: string[] = [];
   if (sampleFps !== null) filters.push(`fps=${sampleFps}`);
+  if (roi) filters.push(`crop=w=iw*${fixed(roi.width)}:h=ih*${fixed(roi.height)}:x=iw*${fixed(roi.x)}:y=ih*${fixed(roi.y)}`);
   switch (resize.mode) {
     case 'stretch':
       filters.push(`scale=${width}:${height}`);
@@ -74,7 +77,7 @@ export function buildFfmpegArgs(input: FfmpegArgsInput): string[] {
     if (camera.loop) args.push('-stream_loop', '-1');
   }
   args.push('-i', input.url, '-an', '-sn', '-dn');
-  args.push('-vf', videoFilter(geometry, camera.sampleFps));
+  args.push('-vf', videoFilter(geometry, camera.sampleFps, camera.roi));
   if (camera.sampleFps === null) {
     // Every decoded frame once: no duplication to a constant output rate.
     args.push(...(capabilities.hasFpsMode ? ['-fps_mode', 'passthrough'] : ['-vsync', 'passthrough']));

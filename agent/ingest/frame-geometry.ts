@@ -28,20 +28,26 @@ export interface Placement {
 }
 
 export function placementFor(geometry: FrameGeometry, sourceWidth: number, sourceHeight: number): Placement {
+  return placementInto({ scaleX: 1, scaleY: 1, offsetX: 0, offsetY: 0 }, geometry, sourceWidth, sourceHeight);
+}
+
+/** placementFor into an existing object: the per-frame path allocates nothing. */
+export function placementInto(target: Placement, geometry: FrameGeometry, sourceWidth: number, sourceHeight: number): Placement {
   const { width, height, resize } = geometry;
   if (resize.mode === 'stretch') {
-    return { scaleX: width / sourceWidth, scaleY: height / sourceHeight, offsetX: 0, offsetY: 0 };
+    target.scaleX = width / sourceWidth;
+    target.scaleY = height / sourceHeight;
+    target.offsetX = 0;
+    target.offsetY = 0;
+    return target;
   }
   const ratio = resize.mode === 'letterbox'
     ? Math.min(width / sourceWidth, height / sourceHeight)
     : Math.max(width / sourceWidth, height / sourceHeight);
-  const scaledWidth = sourceWidth * ratio;
-  const scaledHeight = sourceHeight * ratio;
   const centred = resize.mode === 'center-crop' || resize.anchor === 'center';
-  return {
-    scaleX: ratio,
-    scaleY: ratio,
-    offsetX: centred ? (width - scaledWidth) / 2 : 0,
-    offsetY: centred ? (height - scaledHeight) / 2 : 0,
-  };
+  target.scaleX = ratio;
+  target.scaleY = ratio;
+  target.offsetX = centred ? (width - sourceWidth * ratio) / 2 : 0;
+  target.offsetY = centred ? (height - sourceHeight * ratio) / 2 : 0;
+  return target;
 }

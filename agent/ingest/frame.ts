@@ -1,3 +1,5 @@
+import type { Roi } from '../config/schema.js';
+
 /**
  * One decoded frame at the model's input size. Frames and their buffers are pooled and
  * reused: a consumer copies what it wants to keep before it releases the frame.
@@ -13,5 +15,7 @@ export interface Frame {
   /** Source picture size when known (for mapping boxes back), else 0. */
   sourceWidth: number;
   sourceHeight: number;
+  /** The camera's region of interest (fractions of the source picture), when it has one. */
+  readonly roi: Roi | undefined;
   readonly data: Buffer;
 }

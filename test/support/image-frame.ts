@@ -26,5 +26,5 @@ export async function frameFromImage(file: string, geometry: FrameGeometry, came
       data[p + 2] = red;
     }
   }
-  return { cameraId, seq: 0, capturedAt: Date.now(), width, height, sourceWidth: meta.width!, sourceHeight: meta.height!, data };
+  return { cameraId, seq: 0, capturedAt: Date.now(), width, height, sourceWidth: meta.width!, sourceHeight: meta.height!, roi: undefined, data };
 }
