@@ -109,7 +109,7 @@ export const configSchema = z.strictObject({
     stallTimeoutSeconds: z.number().positive().max(600).default(10).describe('Restart ffmpeg when no frame arrived for this long.'),
     restartBackoffMs: z.strictObject({
       initial: z.number().int().min(10).default(500).describe('First delay before restarting a failed ffmpeg; doubles per failure, with jitter.'),
-      max: z.number().int().min(100).default(3000).describe('Cap of the restart delay after a transient failure (refused, timeout, stall): a rebooted camera is back within seconds.'),
+      max: z.number().int().min(100).default(2000).describe('Cap of the restart delay after a transient failure (refused, timeout, stall): a rebooted camera is back within seconds.'),
       maxWhenRejected: z.number().int().min(100).default(60_000).describe('Cap when the camera rejects us (unauthorized, not found, undecodable): retrying fast would only flood its logs.'),
     }).prefault({}),
   }).prefault({}),

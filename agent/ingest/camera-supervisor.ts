@@ -100,7 +100,7 @@ export class CameraSupervisor {
   async stop(): Promise<void> {
     this.stopping = true;
     this.wakeBackoff?.();
-    await this.process?.stop();
+    await this.process?.stop(this.reader.lastFrameAt !== 0);
     await this.loop;
     this.loop = undefined;
     this.setState('stopped');
@@ -235,9 +235,9 @@ export class CameraSupervisor {
       if (silentMs > this.settings.stallTimeoutMs && process.running && !this.stopping && !stalled) {
         stalled = true;
         this.setState('stalled', { noFrameForMs: silentMs });
-        void process.stop();
+        void process.stop(false);
       }
-    }, Math.min(1000, this.settings.stallTimeoutMs / 4));
+    }, Math.min(250, this.settings.stallTimeoutMs / 4));
 
     const exit = await process.exited;
     clearInterval(stallCheck);

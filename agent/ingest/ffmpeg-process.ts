@@ -57,10 +57,16 @@ export class FfmpegProcess {
     return this.exitInfo === undefined;
   }
 
-  async stop(timeouts: StopTimeouts = DEFAULT_STOP_TIMEOUTS): Promise<ExitInfo> {
+  /**
+   * `graceful`: ask with "q" first. Worth it once streaming (ffmpeg then sends RTSP TEARDOWN);
+   * while still connecting ffmpeg does not read stdin, so the wait would only delay the stop.
+   */
+  async stop(graceful = true, timeouts: StopTimeouts = DEFAULT_STOP_TIMEOUTS): Promise<ExitInfo> {
     if (this.exitInfo) return this.exitInfo;
-    if (this.child.stdin.writable) this.child.stdin.end('q\n');
-    if (await this.waitExit(timeouts.quitMs)) return this.exitInfo!;
+    if (graceful && this.child.stdin.writable) {
+      this.child.stdin.end('q\n');
+      if (await this.waitExit(timeouts.quitMs)) return this.exitInfo!;
+    }
     this.child.kill('SIGTERM');
     if (await this.waitExit(timeouts.termMs)) return this.exitInfo!;
     this.child.kill('SIGKILL');

@@ -1,0 +1,71 @@
+import { configSchema, type AgentConfig } from '../../agent/config/schema.js';
+import type { CameraState } from '../../agent/ingest/camera-supervisor.js';
+import type { FrameGeometry } from '../../agent/ingest/frame-geometry.js';
+import { IngestService } from '../../agent/ingest/ingest-service.js';
+import { captureLogger } from './capture-log.js';
+
+export const SMALL_GEOMETRY: FrameGeometry = { width: 160, height: 160, pixelFormat: 'bgr24', resize: { mode: 'letterbox', padValue: 114, anchor: 'top-left' } };
+
+export interface Harness {
+  ingest: IngestService;
+  /** Arrival times (ms) of every frame taken from each camera's slot. */
+  arrivals: Map<string, number[]>;
+  logLines: () => string[];
+  camera(id: string): CameraState;
+  /** Resolves when the camera has delivered `count` more frames; rejects after timeoutMs. */
+  waitFrames(id: string, count: number, timeoutMs: number): Promise<number>;
+  waitState(id: string, predicate: (state: CameraState) => boolean, timeoutMs: number): Promise<CameraState>;
+  stop(): Promise<void>;
+}
+
+/** The real ingest service (real ffmpeg) with a consumer that takes every frame as it comes. */
+export async function startIngest(raw: Record<string, unknown>, geometry: FrameGeometry = SMALL_GEOMETRY): Promise<Harness> {
+  const config: AgentConfig = configSchema.parse(raw);
+  const { log, lines } = captureLogger();
+  const arrivals = new Map<string, number[]>();
+  let ingest: IngestService;
+  const attach = (): void => {
+    for (const slot of ingest.slots) {
+      if (!arrivals.has(slot.cameraId)) arrivals.set(slot.cameraId, []);
+      slot.setReadyListener(() => {
+        const frame = slot.take();
+        if (!frame) return;
+        arrivals.get(slot.cameraId)!.push(Date.now());
+        slot.release(frame);
+      });
+    }
+  };
+  ingest = new IngestService({ config, geometry, log, onSlotsChanged: attach });
+  await ingest.start(new AbortController().signal);
+  attach();
+  const camera = (id: string): CameraState => {
+    const found = ingest.cameras().find((state) => state.id === id);
+    if (!found) throw new Error(`no camera ${id}`);
+    return found;
+  };
+  const poll = async <T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = check();
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; states: ${JSON.stringify(ingest.cameras())}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  return {
+    ingest,
+    arrivals,
+    logLines: lines,
+    camera,
+    waitFrames: (id, count, timeoutMs) => {
+      const target = (arrivals.get(id)?.length ?? 0) + count;
+      const started = Date.now();
+      return poll(() => ((arrivals.get(id)?.length ?? 0) >= target ? Date.now() - started : undefined), timeoutMs, `${count} frames from ${id}`);
+    },
+    waitState: (id, predicate, timeoutMs) => poll(() => {
+      const state = camera(id);
+      return predicate(state) ? state : undefined;
+    }, timeoutMs, `a state of ${id}`),
+    stop: () => ingest.stop(),
+  };
+}
