@@ -10,6 +10,8 @@ export interface Harness {
   ingest: IngestService;
   /** Arrival times (ms) of every frame taken from each camera's slot. */
   arrivals: Map<string, number[]>;
+  /** The source picture size the latest frame of each camera carried. */
+  sourceSizes: Map<string, [number, number]>;
   logLines: () => string[];
   camera(id: string): CameraState;
   /** Resolves when the camera has delivered `count` more frames; rejects after timeoutMs. */
@@ -23,6 +25,7 @@ export async function startIngest(raw: Record<string, unknown>, geometry: FrameG
   const config: AgentConfig = configSchema.parse(raw);
   const { log, lines } = captureLogger();
   const arrivals = new Map<string, number[]>();
+  const sourceSizes = new Map<string, [number, number]>();
   let ingest: IngestService;
   const attach = (): void => {
     for (const slot of ingest.slots) {
@@ -31,6 +34,7 @@ export async function startIngest(raw: Record<string, unknown>, geometry: FrameG
         const frame = slot.take();
         if (!frame) return;
         arrivals.get(slot.cameraId)!.push(Date.now());
+        sourceSizes.set(slot.cameraId, [frame.sourceWidth, frame.sourceHeight]);
         slot.release(frame);
       });
     }
@@ -55,6 +59,7 @@ export async function startIngest(raw: Record<string, unknown>, geometry: FrameG
   return {
     ingest,
     arrivals,
+    sourceSizes,
     logLines: lines,
     camera,
     waitFrames: (id, count, timeoutMs) => {
