@@ -26,6 +26,8 @@ export interface Agent {
   status(): Omit<StatusInputs, 'window'>;
   /** For the systemd watchdog: results are flowing, or every camera is in a known retry state. */
   isAlive(maxSilenceMs: number): boolean;
+  /** Hot-swaps the model between two frames; a model that fails its checks is refused. */
+  swapModel(resolved: ResolvedModel): ReturnType<InferenceService['swapTo']>;
   /** Applies a new camera list; only the cameras that changed are restarted. */
   reconfigureCameras(cameras: AgentConfig['cameras']): ReturnType<IngestService['reconfigure']>;
 }
@@ -33,7 +35,7 @@ export interface Agent {
 /**
  * The one composition root: builds every service with the narrow dependencies it needs and
  * fixes the start order (stop runs in reverse): storage before its writers, the link before
- * the drain, the model before the cameras that feed it, the scheduler last.
+ * the drain, the model and its scheduler before the cameras that feed them.
  */
 export function buildAgent(config: AgentConfig, log: Logger): Agent {
   const model = resolveConfiguredModel(config.model.manifest, config.model.assetsDir);
@@ -93,7 +95,8 @@ export function buildAgent(config: AgentConfig, log: Logger): Agent {
     },
     log: log.child({ module: 'scheduler' }),
   });
-  services.push(inference, ingest, scheduler);
+  // The scheduler starts before the cameras and so stops after them: it drains their last frames.
+  services.push(inference, scheduler, ingest);
 
   return {
     runner: new ServiceRunner(services, log.child({ module: 'lifecycle' })),
@@ -106,6 +109,7 @@ export function buildAgent(config: AgentConfig, log: Logger): Agent {
       outboxDepth: drain ? (drain.health().detail?.['depth'] as number) : 0,
     }),
     reconfigureCameras: (cameras) => ingest.reconfigure(cameras),
+    swapModel: (resolved) => inference.swapTo(resolved),
     isAlive: (maxSilenceMs) =>
       Date.now() - scheduler!.lastResultAt < maxSilenceMs ||
       ingest.cameras().every((camera) => camera.state === 'backoff' || camera.state === 'ended'),

@@ -6,18 +6,18 @@ import { configKeysMarkdown } from '../config/describe.js';
 import { redactConfig } from '../config/redact.js';
 import { checkReferencedFiles } from '../config/references.js';
 import { configSchema } from '../config/schema.js';
-import { resolveConfiguredModel } from '../inference/model-files.js';
+import { resolveConfiguredModel, type ResolvedModel } from '../inference/model-files.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import { formatCliError } from './report-error.js';
 import type { CliIo } from './io.js';
 
 /** Everything `run` would reject before starting: schema, secrets, referenced files, model. */
-export function loadAndCheck(options: LoadOptions): ReturnType<typeof loadConfig> & { modelId: string } {
+export function loadAndCheck(options: LoadOptions): ReturnType<typeof loadConfig> & { model: ResolvedModel; modelId: string } {
   const loaded = loadConfig(options);
   const problems = checkReferencedFiles(loaded.config);
   if (problems.length > 0) throw new ConfigError('CONFIG_INVALID', problems);
   const model = resolveConfiguredModel(loaded.config.model.manifest, loaded.config.model.assetsDir);
-  return { ...loaded, modelId: `${model.manifest.id}@${model.manifest.version}` };
+  return { ...loaded, model, modelId: `${model.manifest.id}@${model.manifest.version}` };
 }
 
 export async function configCommand(argv: string[], io: CliIo): Promise<number> {

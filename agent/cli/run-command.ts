@@ -102,13 +102,24 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
     }, interval));
   }
   // SIGHUP (systemctl reload): re-read the config and restart only the cameras that changed.
+  const running: AgentConfig = { ...config };
   const reload = async (): Promise<void> => {
     try {
       const next = loadAndCheck(options);
       for (const secret of next.secrets) scrubber.add(secret);
-      const needRestart = Object.keys(next.config).filter((key) => key !== 'cameras' && !isDeepStrictEqual(next.config[key as keyof AgentConfig], config[key as keyof AgentConfig]));
+      const live: ReadonlyArray<keyof AgentConfig> = ['cameras', 'model'];
+      const needRestart = Object.keys(next.config).filter((key) => !live.includes(key as keyof AgentConfig) && !isDeepStrictEqual(next.config[key as keyof AgentConfig], running[key as keyof AgentConfig]));
       if (needRestart.length > 0) log.warn({ keys: needRestart }, 'config reloaded: these changes take effect at the next restart');
+      if (!isDeepStrictEqual(next.config.model, running.model)) {
+        try {
+          await started.swapModel(next.model);
+          running.model = next.config.model;
+        } catch (error) {
+          for (const line of formatCliError(error)) log.error({ problem: line }, 'model swap refused: keeping the running model');
+        }
+      }
       const outcome = await started.reconfigureCameras(next.config.cameras);
+      running.cameras = next.config.cameras;
       notifier.status(`reloaded: ${outcome.restarted.length} restarted, ${outcome.added.length} added, ${outcome.removed.length} removed`);
     } catch (error) {
       for (const line of formatCliError(error)) log.error({ problem: line }, 'config reload rejected: keeping the running config');

@@ -136,6 +136,7 @@ export const configSchema = z.strictObject({
     executionProviders: z.array(z.enum(['cpu', 'cuda', 'tensorrt', 'dml', 'coreml'])).min(1).default(['cpu'])
       .describe('Tried in order; cpu is always added last as the fallback.'),
     scoreThreshold: z.number().min(0).max(1).optional().describe('Overrides the manifest\'s score threshold.'),
+    cpuMemArena: z.boolean().default(false).describe('onnxruntime\'s CPU memory arena. Off: memory grows less over repeated model swaps (measured in test/e2e/hot-swap.test.ts).'),
   }).prefault({}),
   storage: z.strictObject({
     fileName: z.string().regex(/^[^/\\]+$/, { error: 'must be a file name inside dataDir, without slashes' }).default('agent.db').describe('Database file name inside dataDir.'),

@@ -70,10 +70,15 @@ export class FrameScheduler implements Service {
     return undefined;
   }
 
+  /**
+   * After stop() the loop still takes the frames already decoded: the cameras stop before the
+   * scheduler, so a shutdown loses no frame that reached a slot.
+   */
   private async run(): Promise<void> {
-    while (this.running) {
+    for (;;) {
       const slot = this.takeNextSlot();
       if (!slot) {
+        if (!this.running) return;
         await new Promise<void>((resolve) => {
           this.wake = resolve;
         });

@@ -1,3 +1,5 @@
+import { isDeepStrictEqual } from 'node:util';
+import { AgentError } from '../errors.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import type { Frame } from '../ingest/frame.js';
@@ -13,8 +15,8 @@ export interface FrameInference {
 export class InferenceService implements Service, FrameInference {
   readonly name = 'inference';
   private model: LoadedModel | undefined;
-  private running = 0;
   private failures = 0;
+  private swaps = 0;
 
   constructor(private readonly resolved: ResolvedModel, private readonly settings: SessionSettings, private readonly log: Logger) {}
 
@@ -26,27 +28,33 @@ export class InferenceService implements Service, FrameInference {
   async infer(frame: Frame): Promise<InferenceResult> {
     const model = this.model;
     if (!model) throw new Error('inference used before start');
-    this.running++;
     try {
       return await model.infer(frame);
     } catch (error) {
       this.failures++;
       throw error;
-    } finally {
-      this.running--;
     }
   }
 
   /**
-   * Makes `next` the model for the next frame and releases the previous one once its
-   * in-flight run (if any) is over. The caller loads and warms `next` up first.
+   * Hot swap: loads, checks and warms up the new model while the current one keeps serving,
+   * switches between two frames, then releases the old session once its last run is over.
+   * A model that fails any check is refused with a coded error and the current one stays.
    */
-  async swap(next: LoadedModel): Promise<void> {
-    const previous = this.model;
+  async swapTo(resolved: ResolvedModel): Promise<{ from: string; to: string }> {
+    const current = this.model;
+    if (!current) throw new Error('inference used before start');
+    const next = await LoadedModel.load(resolved, this.settings);
+    if (!isDeepStrictEqual(next.geometry, current.geometry)) {
+      await next.release();
+      throw new AgentError('MODEL_MISMATCH', `${resolved.manifest.id}: its input (${JSON.stringify(next.geometry)}) differs from the running model's (${JSON.stringify(current.geometry)}): ffmpeg must be restarted for it, so restart the agent`);
+    }
     this.model = next;
-    this.log.info({ from: previous?.id, to: next.id, version: next.version }, 'model swapped');
-    while (this.running > 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    await previous?.release();
+    this.swaps++;
+    await current.release();
+    const outcome = { from: `${current.id}@${current.version}`, to: `${next.id}@${next.version}` };
+    this.log.info({ ...outcome, swaps: this.swaps, rssMb: Math.round(process.memoryUsage().rss / 1048576) }, 'model swapped');
+    return outcome;
   }
 
   get current(): { id: string; version: string } | undefined {
@@ -63,7 +71,7 @@ export class InferenceService implements Service, FrameInference {
     return {
       ok: this.model !== undefined,
       state: this.model ? 'ready' : 'not loaded',
-      detail: { model: this.current, failures: this.failures },
+      detail: { model: this.current, failures: this.failures, swaps: this.swaps },
     };
   }
 }

@@ -16,6 +16,7 @@ export interface SessionSettings {
   graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
   executionProviders: string[];
   scoreThreshold?: number;
+  cpuMemArena: boolean;
 }
 
 /** The frame geometry ffmpeg must produce for a model. */
@@ -78,6 +79,7 @@ export class LoadedModel {
   private readonly preprocess: Preprocessor;
   private readonly decodeDetections: DetectionDecoder | undefined;
   private readonly decodeClasses: ClassificationDecoder | undefined;
+  private inFlight = 0;
   readonly geometry: FrameGeometry;
 
   private constructor(readonly resolved: ResolvedModel, private readonly session: ort.InferenceSession, scoreThreshold: number | undefined) {
@@ -111,6 +113,7 @@ export class LoadedModel {
         intraOpNumThreads: settings.intraOpThreads,
         interOpNumThreads: settings.interOpThreads,
         graphOptimizationLevel: settings.graphOptimization,
+        enableCpuMemArena: settings.cpuMemArena,
       });
     } catch (error) {
       throw new AgentError('MODEL_LOAD_FAILED', `${manifest.id}: onnxruntime cannot load ${modelPath}: ${errorMessage(error).split('\n')[0]}`, { cause: error });
@@ -136,6 +139,15 @@ export class LoadedModel {
 
   /** Runs one frame (or, for warm-up, whatever the input buffer holds). */
   async infer(frame: Frame | null): Promise<InferenceResult> {
+    this.inFlight++;
+    try {
+      return await this.run(frame);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async run(frame: Frame | null): Promise<InferenceResult> {
     const started = performance.now();
     if (frame) this.preprocess(frame.data, this.inputData);
     const { manifest } = this.resolved;
@@ -157,7 +169,9 @@ export class LoadedModel {
     return result;
   }
 
-  release(): Promise<void> {
-    return this.session.release();
+  /** Releases the session once no run is in flight (a swap may happen while one is). */
+  async release(): Promise<void> {
+    while (this.inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    await this.session.release();
   }
 }

@@ -103,7 +103,7 @@ export class CameraSupervisor {
     await this.process?.stop(this.reader.lastFrameAt !== 0);
     await this.loop;
     this.loop = undefined;
-    this.setState('stopped');
+    this.setState('stopped', { framesIn: this.slot.framesIn, dropped: this.slot.dropped, reconnects: this.reconnects });
   }
 
   snapshot(): CameraState {

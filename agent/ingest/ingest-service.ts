@@ -52,6 +52,7 @@ export class IngestService implements Service {
       wrapper,
     };
     for (const camera of config.cameras) if (camera.enabled) this.add(camera);
+    this.deps.onSlotsChanged?.();
   }
 
   private add(camera: CameraConfig, firstSeq?: number): void {
