@@ -1,0 +1,149 @@
+/**
+ * Inference benchmarks, printed from one run on this machine:
+ *  1. the ceiling: a bare onnxruntime loop on an already prepared tensor (same model, threads);
+ *  2. the full pipeline at an unlimited sample rate: file -> ffmpeg -> slot -> scheduler ->
+ *     preprocessing -> inference -> results written to SQLite; its frames/s as a ratio of 1;
+ *  3. int8 vs float speed (ceiling and pipeline);
+ *  4. latency from frame arrival to stored result at 5 fps per camera, 1 and 4 cameras (p50/p95).
+ *
+ * Run: node scripts/run-ts.mjs bench/inference.ts   (BENCH_SECONDS, default 15, per measurement)
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { configSchema } from '../agent/config/schema.js';
+import { FrameScheduler } from '../agent/inference/frame-scheduler.js';
+import { InferenceService } from '../agent/inference/inference-service.js';
+import { geometryOf, type SessionSettings } from '../agent/inference/loaded-model.js';
+import { resolveModel, type ResolvedModel } from '../agent/inference/model-files.js';
+import type { InferenceResult } from '../agent/inference/result.js';
+import { IngestService } from '../agent/ingest/ingest-service.js';
+import { openDatabase } from '../agent/storage/database.js';
+import { ResultWriter } from '../agent/storage/result-writer.js';
+import { manifestsDir } from '../agent/paths.js';
+import { assetPath } from '../test/helpers/assets.js';
+import { captureLogger } from '../test/support/capture-log.js';
+
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 15);
+const settings: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: false };
+const assetsDir = path.dirname(assetPath('yolox-nano.onnx'));
+const clip = assetPath('highway-cctv-320x240.mp4');
+const models = {
+  int8: resolveModel(path.join(manifestsDir(), 'yolox-nano-int8.json'), assetsDir),
+  float: resolveModel(path.join(manifestsDir(), 'yolox-nano.json'), assetsDir),
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const percentile = (values: number[], p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+};
+
+/** 1. The ceiling: session.run in a loop on one prepared tensor, nothing else. */
+async function ceiling(model: ResolvedModel): Promise<number> {
+  const session = await ort.InferenceSession.create(model.modelPath, {
+    executionProviders: ['cpu'], intraOpNumThreads: settings.intraOpThreads, interOpNumThreads: settings.interOpThreads, graphOptimizationLevel: 'all', enableCpuMemArena: false,
+  });
+  const { width, height } = model.manifest.input;
+  const feeds = { [model.manifest.input.name]: new ort.Tensor('float32', new Float32Array(3 * width * height).fill(114), [1, 3, height, width]) };
+  for (let i = 0; i < 10; i++) await session.run(feeds);
+  let runs = 0;
+  const started = performance.now();
+  while (performance.now() - started < SECONDS * 1000) {
+    await session.run(feeds);
+    runs++;
+  }
+  const fps = (runs * 1000) / (performance.now() - started);
+  await session.release();
+  return fps;
+}
+
+interface PipelineRun {
+  fps: number;
+  latencies: number[];
+  dropped: number;
+}
+
+/** 2 and 4. The agent's own services wired as in agent/daemon.ts, without MQTT. */
+async function pipeline(model: ResolvedModel, cameras: number, sampleFps: number | null): Promise<PipelineRun> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cctv-bench-'));
+  const { log } = captureLogger();
+  const config = configSchema.parse({
+    cameras: Array.from({ length: cameras }, (_, i) => ({ id: `cam${i}`, url: clip, sampleFps, realtime: sampleFps !== null, loop: true })),
+    inference: { cpuMemArena: false },
+  });
+  const db = openDatabase(path.join(dir, 'bench.db'));
+  const awaiting: number[] = [];
+  const latencies: number[] = [];
+  const writer = new ResultWriter({
+    db: () => db, deviceId: 'bench', resultsTopic: 'bench/results', flushIntervalMs: config.storage.flushIntervalMs, maxBatchRows: config.storage.maxBatchRows, log,
+    onCommitted: () => {
+      const now = Date.now();
+      for (const capturedAt of awaiting) latencies.push(now - capturedAt);
+      awaiting.length = 0;
+    },
+  });
+  const inference = new InferenceService(model, settings, log);
+  let results = 0;
+  let scheduler: FrameScheduler | undefined;
+  const ingest = new IngestService({ config, geometry: geometryOf(model.manifest), log, onSlotsChanged: () => scheduler?.refreshSlots() });
+  scheduler = new FrameScheduler({
+    slots: () => ingest.slots,
+    inference,
+    onResult: (result: InferenceResult) => {
+      results++;
+      awaiting.push(result.capturedAt);
+      writer.enqueue(result);
+    },
+    log,
+  });
+  const signal = new AbortController().signal;
+  await writer.start();
+  await inference.start();
+  await scheduler.start();
+  await ingest.start(signal);
+  await sleep(3000); // connection, first frames, warm caches
+  const startResults = results;
+  latencies.length = 0;
+  const droppedBefore = ingest.cameras().reduce((sum, camera) => sum + camera.dropped, 0);
+  const started = performance.now();
+  await sleep(SECONDS * 1000);
+  const fps = ((results - startResults) * 1000) / (performance.now() - started);
+  const dropped = ingest.cameras().reduce((sum, camera) => sum + camera.dropped, 0) - droppedBefore;
+  const measured = [...latencies];
+  await ingest.stop();
+  await scheduler.stop();
+  await inference.stop();
+  await writer.stop();
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { fps, latencies: measured, dropped };
+}
+
+const f1 = (value: number): string => value.toFixed(1);
+
+async function main(): Promise<void> {
+  console.log(`inference bench: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load ${os.loadavg().map(f1).join(' ')}, ${SECONDS} s per measurement, ${settings.intraOpThreads} intra-op threads`);
+  const table: string[] = [];
+  const speed: Record<string, { ceiling: number; pipeline: number }> = {};
+  for (const [name, model] of Object.entries(models)) {
+    const top = await ceiling(model);
+    const run = await pipeline(model, 1, null);
+    speed[name] = { ceiling: top, pipeline: run.fps };
+    table.push(`| ${model.manifest.id} | ${f1(top)} | ${f1(run.fps)} | ${(run.fps / top).toFixed(2)} |`);
+  }
+  console.log('\n1-2. ceiling (bare session.run on a prepared tensor) vs full pipeline (file -> ffmpeg -> preprocessing -> inference -> SQLite), unlimited sample rate, one camera');
+  console.log('| model | ceiling frames/s | pipeline frames/s | pipeline / ceiling |\n|---|---|---|---|');
+  console.log(table.join('\n'));
+  console.log(`\n3. int8 / float speed: ceiling ${(speed['int8']!.ceiling / speed['float']!.ceiling).toFixed(2)}x, pipeline ${(speed['int8']!.pipeline / speed['float']!.pipeline).toFixed(2)}x`);
+
+  console.log('\n4. latency from frame arrival (last byte from ffmpeg) to the result committed in SQLite, 5 fps per camera, int8');
+  console.log('| cameras | results/s | p50 ms | p95 ms | frames dropped by latest-wins |\n|---|---|---|---|---|');
+  for (const cameras of [1, 4]) {
+    const run = await pipeline(models.int8, cameras, 5);
+    console.log(`| ${cameras} | ${f1(run.fps)} | ${f1(percentile(run.latencies, 0.5))} | ${f1(percentile(run.latencies, 0.95))} | ${run.dropped} |`);
+  }
+}
+
+await main();
