@@ -22,7 +22,10 @@ export class InferenceService implements Service, FrameInference {
 
   async start(): Promise<void> {
     this.model = await LoadedModel.load(this.resolved, this.settings);
-    this.log.info({ model: this.model.id, version: this.model.version, file: this.resolved.modelPath, threads: this.settings.intraOpThreads }, 'model loaded');
+    const { providers } = this.model;
+    this.log.info({ model: this.model.id, version: this.model.version, file: this.resolved.modelPath, threads: this.settings.intraOpThreads, providers }, 'model loaded');
+    const wanted = this.settings.executionProviders.filter((provider) => provider !== 'cpu');
+    if (wanted.some((provider) => !providers.includes(provider))) this.log.warn({ wanted, using: providers }, 'execution provider not available here: running on the CPU');
   }
 
   async infer(frame: Frame): Promise<InferenceResult> {

@@ -70,6 +70,33 @@ function checkAgainstManifest(session: ort.InferenceSession, model: ResolvedMode
 }
 
 /**
+ * An onnxruntime session with the configured execution providers, CPU last. When a provider
+ * is not available in this build or machine (no GPU), the session is made on the CPU alone.
+ */
+async function createSession(resolved: ResolvedModel, settings: SessionSettings): Promise<{ session: ort.InferenceSession; providers: string[] }> {
+  const { manifest, modelPath } = resolved;
+  const options = (executionProviders: string[]): ort.InferenceSession.SessionOptions => ({
+    executionProviders,
+    // onnxruntime prints a missing provider library to stderr itself; the fallback is reported by us.
+    ...(executionProviders.length > 1 ? { logSeverityLevel: 4 as const } : {}),
+    intraOpNumThreads: settings.intraOpThreads,
+    interOpNumThreads: settings.interOpThreads,
+    graphOptimizationLevel: settings.graphOptimization,
+    enableCpuMemArena: settings.cpuMemArena,
+  });
+  const providers = [...new Set([...settings.executionProviders, 'cpu'])];
+  let firstError: unknown;
+  for (const attempt of providers.length > 1 ? [providers, ['cpu']] : [providers]) {
+    try {
+      return { session: await ort.InferenceSession.create(modelPath, options(attempt)), providers: attempt };
+    } catch (error) {
+      firstError ??= error;
+    }
+  }
+  throw new AgentError('MODEL_LOAD_FAILED', `${manifest.id}: onnxruntime cannot load ${modelPath}: ${errorMessage(firstError).split('\n')[0]}`, { cause: firstError });
+}
+
+/**
  * One model ready to run: its onnxruntime session, a reused input tensor, and the pre- and
  * post-processing the manifest asks for. run() is called for one frame at a time.
  */
@@ -82,7 +109,7 @@ export class LoadedModel {
   private inFlight = 0;
   readonly geometry: FrameGeometry;
 
-  private constructor(readonly resolved: ResolvedModel, private readonly session: ort.InferenceSession, scoreThreshold: number | undefined) {
+  private constructor(readonly resolved: ResolvedModel, private readonly session: ort.InferenceSession, scoreThreshold: number | undefined, readonly providers: string[]) {
     const { manifest, labels } = resolved;
     const { width, height, layout, dtype } = manifest.input;
     this.geometry = geometryOf(manifest);
@@ -105,22 +132,10 @@ export class LoadedModel {
         throw new AgentError('MODEL_LOAD_FAILED', `${manifest.id}: ${modelPath} has sha256 ${actual}, the manifest says ${manifest.sha256}`);
       }
     }
-    const providers = [...new Set([...settings.executionProviders, 'cpu'])];
-    let session: ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(modelPath, {
-        executionProviders: providers,
-        intraOpNumThreads: settings.intraOpThreads,
-        interOpNumThreads: settings.interOpThreads,
-        graphOptimizationLevel: settings.graphOptimization,
-        enableCpuMemArena: settings.cpuMemArena,
-      });
-    } catch (error) {
-      throw new AgentError('MODEL_LOAD_FAILED', `${manifest.id}: onnxruntime cannot load ${modelPath}: ${errorMessage(error).split('\n')[0]}`, { cause: error });
-    }
+    const { session, providers } = await createSession(resolved, settings);
     try {
       checkAgainstManifest(session, resolved);
-      const model = new LoadedModel(resolved, session, settings.scoreThreshold);
+      const model = new LoadedModel(resolved, session, settings.scoreThreshold, providers);
       await model.infer(null); // warm-up: the first run allocates and plans
       return model;
     } catch (error) {

@@ -103,3 +103,13 @@ describe('bad models are rejected at load with a code', () => {
     await expect(LoadedModel.load(resolveModel(manifestPath, assetsDir), settings)).rejects.toMatchObject({ code: 'MODEL_LOAD_FAILED' });
   });
 });
+
+describe('execution providers', () => {
+  it('an execution provider this machine lacks (CUDA) falls back to the CPU', async () => {
+    const model = await LoadedModel.load(resolveConfiguredModel('auto', assetsDir), { ...settings, executionProviders: ['cuda', 'cpu'] });
+    expect(model.providers).toEqual(['cpu']);
+    const result = await model.infer(await frameFromImage(assetPath('highway-frame-t5s.png'), model.geometry));
+    await model.release();
+    expect(result.vehicles.length).toBeGreaterThanOrEqual(5);
+  });
+});
