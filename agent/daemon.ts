@@ -24,7 +24,7 @@ export interface Agent {
   stats: PipelineStats;
   /** Inputs of the terminal status line, minus the stats window. */
   status(): Omit<StatusInputs, 'window'>;
-  /** For the systemd watchdog: results are flowing, or every camera is in a known retry state. */
+  /** For the systemd watchdog: results are flowing, or no camera is (supposedly) streaming. */
   isAlive(maxSilenceMs: number): boolean;
   /** Hot-swaps the model between two frames; a model that fails its checks is refused. */
   swapModel(resolved: ResolvedModel): ReturnType<InferenceService['swapTo']>;
@@ -112,6 +112,8 @@ export function buildAgent(config: AgentConfig, log: Logger): Agent {
     swapModel: (resolved) => inference.swapTo(resolved),
     isAlive: (maxSilenceMs) =>
       Date.now() - scheduler!.lastResultAt < maxSilenceMs ||
-      ingest.cameras().every((camera) => camera.state === 'backoff' || camera.state === 'ended'),
+      // No result lately is fine while every camera is in a state that ends by itself or needs a
+      // person (connecting, waiting to retry, finished, misconfigured): restarting would not help.
+      ingest.cameras().every((camera) => camera.state !== 'streaming' && camera.state !== 'stalled'),
   };
 }
