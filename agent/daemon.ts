@@ -15,6 +15,7 @@ import { deviceTopics } from './mqtt/topics.js';
 import { ResultWriter } from './storage/result-writer.js';
 import { StorageService } from './storage/storage-service.js';
 import { PipelineStats } from './telemetry/pipeline-stats.js';
+import { STATUS_FILE_NAME, StatusFile } from './telemetry/status-file.js';
 import type { StatusInputs } from './telemetry/status-line.js';
 
 export interface Agent {
@@ -98,8 +99,20 @@ export function buildAgent(config: AgentConfig, log: Logger): Agent {
   // The scheduler starts before the cameras and so stops after them: it drains their last frames.
   services.push(inference, scheduler, ingest);
 
+  // Started first and stopped last: its final write shows every service stopped.
+  const statusFile = new StatusFile({
+    file: path.join(path.dirname(databaseFile), STATUS_FILE_NAME),
+    intervalMs: 2000,
+    deviceId: config.deviceId,
+    services: () => runner.health(),
+    model: () => inference.current,
+    log: log.child({ module: 'status' }),
+  });
+  services.unshift(statusFile);
+  const runner = new ServiceRunner(services, log.child({ module: 'lifecycle' }));
+
   return {
-    runner: new ServiceRunner(services, log.child({ module: 'lifecycle' })),
+    runner,
     model,
     databaseFile,
     stats,

@@ -6,6 +6,7 @@ import { packageRoot } from '../paths.js';
 import { configCommand } from './config-command.js';
 import { processIo, type CliIo } from './io.js';
 import { runCommand } from './run-command.js';
+import { statusCommand } from './status-command.js';
 
 const HELP = `cctv-agent: edge inference agent for highway CCTV
 
@@ -13,6 +14,8 @@ usage: cctv-agent <command> [options]
 
   run [--config FILE]          run the agent (config: --config, $CCTV_CONFIG, ./cctv-agent.yaml, /etc/cctv-agent/config.yaml)
   demo [--config FILE]         run on the bundled highway clip with an embedded MQTT broker
+  status [--config FILE | --data-dir DIR] [--json]
+                               a running agent's cameras, model, outbox and errors (no broker needed)
   config check [FILE]          validate a config file (exit 2 with one line per problem)
   config print [--config FILE] print the effective config, secrets redacted
   config keys                  print every config key with its environment variable and default
@@ -31,6 +34,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       return runCommand(rest, io, command);
     case 'config':
       return configCommand(rest, io);
+    case 'status':
+      return statusCommand(rest, io);
     case 'assets':
       return runAssetsCommand(rest, io);
     case 'version':

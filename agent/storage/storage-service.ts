@@ -39,8 +39,9 @@ export class StorageService implements Service {
   }
 
   health(): Health {
+    // The WAL holds recent commits until a checkpoint: both files are the database's size.
     let sizeBytes = 0;
-    if (fs.existsSync(this.file)) sizeBytes = fs.statSync(this.file).size;
+    for (const file of [this.file, `${this.file}-wal`]) if (fs.existsSync(file)) sizeBytes += fs.statSync(file).size;
     return { ok: this.database?.open === true, state: this.database?.open ? 'open' : 'closed', detail: { sizeBytes } };
   }
 }

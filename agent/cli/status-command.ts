@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/load.js';
+import type { CameraState } from '../ingest/camera-supervisor.js';
+import { ExitCode } from '../lifecycle/exit-codes.js';
+import { STATUS_FILE_NAME, type StatusSnapshot } from '../telemetry/status-file.js';
+import type { CliIo } from './io.js';
+import { formatCliError } from './report-error.js';
+
+/** `status` exits 0 when the agent runs, 3 when it does not (as `systemctl status` does). */
+const NOT_RUNNING = 3;
+/** The agent rewrites the file every 2 s: older than this, it is hung or was killed. */
+const STALE_AFTER_MS = 10_000;
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to another user (the service user): alive.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function duration(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m ${seconds % 60}s`;
+  return `${Math.floor(minutes / 60)}h ${minutes % 60}m`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => `  ${row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()}`).join('\n');
+}
+
+export function formatStatus(snapshot: StatusSnapshot, running: boolean, now = Date.now()): string {
+  const age = now - Date.parse(snapshot.writtenAt);
+  const state = snapshot.state === 'stopped' ? 'stopped' : running ? (age > STALE_AFTER_MS ? `hung? (status not updated for ${duration(age)})` : 'running') : 'not running (killed?)';
+  const lines = [`cctv-agent ${snapshot.deviceId}: ${state} (pid ${snapshot.pid}, started ${snapshot.startedAt}, status ${duration(age)} old)`];
+  const inference = snapshot.services['inference']?.detail ?? {};
+  lines.push(`model: ${snapshot.model ? `${snapshot.model.id}@${snapshot.model.version}` : 'none'} (swaps ${String(inference['swaps'] ?? 0)}, failures ${String(inference['failures'] ?? 0)})`);
+  const cameras = (snapshot.services['ingest']?.detail?.['cameras'] ?? []) as CameraState[];
+  lines.push('cameras:');
+  lines.push(table([
+    ['id', 'state', 'for', 'frames', 'dropped', 'fps', 'reconnects', 'last error'],
+    ...cameras.map((camera) => [
+      camera.id, camera.state, duration(now - camera.since), String(camera.framesIn), String(camera.dropped), String(camera.decodeFps), String(camera.reconnects),
+      camera.lastError ? `${camera.lastError}${camera.lastErrorAt ? ` (${duration(now - camera.lastErrorAt)} ago)` : ''}` : '-',
+    ]),
+  ]));
+  const mqtt = snapshot.services['mqtt'];
+  const outbox = snapshot.services['outbox-drain']?.detail ?? {};
+  lines.push(mqtt ? `mqtt: ${mqtt.state}${mqtt.detail?.['lastError'] ? ` (${String(mqtt.detail['lastError'])})` : ''}; outbox depth ${String(outbox['depth'] ?? '?')}, published ${String(outbox['published'] ?? 0)}` : 'mqtt: off');
+  const storage = snapshot.services['storage']?.detail ?? {};
+  const results = snapshot.services['results']?.detail ?? {};
+  lines.push(`storage: ${snapshot.services['storage']?.state ?? '?'}, ${(Number(storage['sizeBytes'] ?? 0) / 1048576).toFixed(1)} MB; results written ${String(results['written'] ?? 0)}, pending ${String(results['pending'] ?? 0)}`);
+  const unhealthy = Object.entries(snapshot.services).filter(([, health]) => !health.ok).map(([name, health]) => `${name} (${health.state})`);
+  if (unhealthy.length > 0) lines.push(`not ok: ${unhealthy.join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** `cctv-agent status [--config FILE | --data-dir DIR] [--json]`: from local files, no broker needed. */
+export async function statusCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, json: { type: 'boolean' } } });
+  let dataDir = values['data-dir'];
+  if (dataDir === undefined) {
+    try {
+      dataDir = loadConfig({ ...(values.config ? { file: values.config } : {}), env: io.env }).config.dataDir;
+    } catch (error) {
+      for (const line of formatCliError(error)) io.err.write(`${line}\n`);
+      io.err.write('cctv-agent: give --data-dir DIR to read a status without a config\n');
+      return ExitCode.CONFIG;
+    }
+  }
+  const file = path.resolve(dataDir, STATUS_FILE_NAME);
+  let snapshot: StatusSnapshot;
+  try {
+    snapshot = JSON.parse(fs.readFileSync(file, 'utf8')) as StatusSnapshot;
+  } catch (error) {
+    io.err.write(`cctv-agent: no agent status in ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): the agent has not run with this data directory\n`);
+    return NOT_RUNNING;
+  }
+  const running = snapshot.state === 'running' && isProcessAlive(snapshot.pid) && Date.now() - Date.parse(snapshot.writtenAt) <= STALE_AFTER_MS;
+  io.out.write(values.json ? `${JSON.stringify({ running, ...snapshot }, null, 2)}\n` : formatStatus(snapshot, snapshot.state === 'running' && isProcessAlive(snapshot.pid)));
+  return running ? ExitCode.OK : NOT_RUNNING;
+}
