@@ -1,0 +1,419 @@
+/**
+ * Decode cost per camera: CPU (% of one core) and frames/s of the agent's ffmpeg child at
+ * 5 fps sampling, for the highway clip (320x240) and a 1280x720 H.264 stream (testsrc2), with
+ * the bundled ffmpeg (@ffmpeg-installer) and Debian's (/usr/bin/ffmpeg) side by side.
+ *
+ * Each measurement runs ONE ffmpeg with exactly the agent's argv (buildFfmpegArgs, spawned via
+ * FfmpegProcess behind setpriv like the agent does), reads its stdout (counting whole 416x416
+ * bgr24 frames, discarding the pixels), and reads its CPU time (utime+stime of all its threads)
+ * from /proc/<pid>/stat at the start and the end of a fixed window. Configurations run one after
+ * another, never concurrently; each is measured BENCH_RUNS times, interleaved so that both
+ * binaries see the same machine state, and the binary order alternates between runs.
+ *
+ * Run from the project root (see bench/README.md; needs scripts/install-test-deps.sh for the
+ * RTSP server, scripts/install-bench-deps.sh for Debian's ffmpeg, and the test assets). The
+ * TypeScript sources run as they are, through Vite's module runner; no build needed:
+ *   node scripts/run-ts.mjs bench/ingest-decode.ts
+ * Results: docs/benchmarks/ingest-decode.md.
+ *
+ * Environment:
+ *   BENCH_SECONDS         measuring window per measurement, after the warm-up (default 15)
+ *   BENCH_WARMUP_SECONDS  skipped after the first frame: connection, probing, fps-filter start (default 2)
+ *   BENCH_RUNS            measurements per configuration (default 2)
+ *   BENCH_INPUTS          comma list of "rtsp" (through the rig's RTSP server) and "file" (the
+ *                         same MP4 read directly, -re -stream_loop -1, as a file:// camera) (default rtsp,file)
+ *   BENCH_DEBIAN_FFMPEG   the second ffmpeg (default /usr/bin/ffmpeg; absent: bundled only)
+ */
+import { mkdtempSync, rmSync, statSync, existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { cameraSchema, configSchema } from '../agent/config/schema.js';
+import { buildFfmpegArgs, sourceUrlWithCredentials } from '../agent/ingest/ffmpeg-args.js';
+import { bundledFfmpegPath, probeFfmpeg, type FfmpegCapabilities } from '../agent/ingest/ffmpeg-binary.js';
+import { FfmpegProcess } from '../agent/ingest/ffmpeg-process.js';
+import { bytesPerFrame, type FrameGeometry } from '../agent/ingest/frame-geometry.js';
+import { SETPRIV } from '../agent/ingest/ingest-service.js';
+import { assetPath } from '../test/helpers/assets.js';
+import { startRtspServer, type RtspServerHandle } from '../test/helpers/rtsp-server.js';
+
+// ---------------------------------------------------------------- settings
+
+function envNumber(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min) throw new Error(`${name} must be a number >= ${min}, got "${raw}"`);
+  return value;
+}
+
+const SECONDS = envNumber('BENCH_SECONDS', 15, 1);
+const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 2, 0);
+const RUNS = Math.round(envNumber('BENCH_RUNS', 2, 1));
+const INPUTS = (process.env.BENCH_INPUTS ?? 'rtsp,file').split(',').map((s) => s.trim()).filter(Boolean);
+for (const input of INPUTS) if (input !== 'rtsp' && input !== 'file') throw new Error(`BENCH_INPUTS: unknown input "${input}" (rtsp, file)`);
+const DEBIAN_FFMPEG = process.env.BENCH_DEBIAN_FFMPEG || '/usr/bin/ffmpeg';
+
+const SAMPLE_FPS = 5;
+/** The default model's input (YOLOX-nano): what the agent asks ffmpeg for. */
+const GEOMETRY: FrameGeometry = { width: 416, height: 416, pixelFormat: 'bgr24', resize: { mode: 'letterbox', padValue: 114, anchor: 'top-left' } };
+const FRAME_BYTES = bytesPerFrame(GEOMETRY);
+/** The agent's own defaults (hwaccel none, socket timeout), read from the config schema. */
+const FFMPEG_DEFAULTS = configSchema.shape.ffmpeg.parse(undefined);
+const FIRST_FRAME_TIMEOUT_MS = 30_000;
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+// ---------------------------------------------------------------- /proc readings
+
+/** utime+stime of a process (all its threads), in clock ticks. */
+function processTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // comm (field 2) is in parentheses and may hold spaces: split after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime is field 14, stime field 15.
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+interface MachineTicks {
+  busy: number;
+  steal: number;
+}
+
+/** Whole machine, from /proc/stat: busy = user+nice+system+irq+softirq; steal = taken by the hypervisor. */
+function machineTicks(): MachineTicks {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).map(Number);
+  return { busy: user + nice + system + irq + softirq, steal };
+}
+
+function loadAverage(): string {
+  return os.loadavg().map((v) => v.toFixed(2)).join(' ');
+}
+
+// ---------------------------------------------------------------- cleanup
+
+const cleanups = new Set<() => Promise<void> | void>();
+
+async function cleanupAll(): Promise<void> {
+  for (const cleanup of [...cleanups].reverse()) {
+    cleanups.delete(cleanup);
+    try {
+      await cleanup();
+    } catch (error) {
+      console.error(`cleanup failed: ${String(error)}`);
+    }
+  }
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  console.error(`\n${signal}: stopping ffmpeg and the RTSP server...`);
+  void cleanupAll().finally(() => process.exit(128 + (signal === 'SIGINT' ? 2 : 15)));
+}
+
+// ---------------------------------------------------------------- one measurement
+
+interface Binary {
+  label: string;
+  capabilities: FfmpegCapabilities;
+}
+
+interface Measurement {
+  /** ffmpeg CPU time / wall time, in % of one core. */
+  cpuPercent: number;
+  framesPerSecond: number;
+  frames: number;
+  wallSeconds: number;
+  /** The RTSP server's own CPU over the window (rtsp input only), % of one core. */
+  serverCpuPercent: number | undefined;
+  /** Everything else busy on the machine over the window (not ffmpeg, server, this process), % of one core. */
+  otherCpuPercent: number;
+  stealPercent: number;
+  firstFrameMs: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function measure(binary: Binary, url: string, server: RtspServerHandle | undefined): Promise<Measurement> {
+  const camera = cameraSchema.parse({ id: 'bench', url, sampleFps: SAMPLE_FPS });
+  const args = buildFfmpegArgs({
+    camera,
+    url: sourceUrlWithCredentials(camera),
+    capabilities: binary.capabilities,
+    geometry: GEOMETRY,
+    hwaccel: FFMPEG_DEFAULTS.hwaccel,
+    socketTimeoutSeconds: FFMPEG_DEFAULTS.socketTimeoutSeconds,
+  });
+  // As the agent does: setpriv asks the kernel to kill ffmpeg if this process dies.
+  const wrapper = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--'] : [];
+  const [command, ...prefix] = [...wrapper, binary.capabilities.path];
+  const proc = new FfmpegProcess(command!, [...prefix, ...args]);
+  const stop = async (): Promise<void> => {
+    await proc.stop(true);
+  };
+  cleanups.add(stop);
+  try {
+    const pid = proc.pid;
+    if (pid === undefined) throw new Error(`could not spawn ${binary.capabilities.path}`);
+    let bytes = 0;
+    let stderr = '';
+    const started = performance.now();
+    let firstFrameAt = 0;
+    proc.child.stdout.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (firstFrameAt === 0 && bytes >= FRAME_BYTES) firstFrameAt = performance.now();
+    });
+    proc.child.stderr.setEncoding('utf8');
+    proc.child.stderr.on('data', (text: string) => {
+      stderr = (stderr + text).slice(-8000);
+    });
+    const frames = (): number => Math.floor(bytes / FRAME_BYTES);
+    const failure = (what: string): Error =>
+      new Error(`${binary.label} on ${url}: ${what}\nargv: ${args.join(' ')}\n--- ffmpeg stderr (tail) ---\n${stderr}`);
+
+    while (firstFrameAt === 0) {
+      if (!proc.running) throw failure('exited before the first frame');
+      if (performance.now() - started > FIRST_FRAME_TIMEOUT_MS) throw failure(`no frame within ${FIRST_FRAME_TIMEOUT_MS} ms`);
+      await sleep(20);
+    }
+    await sleep(WARMUP_SECONDS * 1000);
+
+    const serverPid = server?.pid();
+    const t0 = performance.now();
+    const f0 = frames();
+    const cpu0 = processTicks(pid);
+    const server0 = serverPid !== undefined ? processTicks(serverPid) : 0;
+    const self0 = process.cpuUsage();
+    const machine0 = machineTicks();
+
+    await sleep(SECONDS * 1000);
+
+    const t1 = performance.now();
+    const f1 = frames();
+    const cpu1 = processTicks(pid);
+    const server1 = serverPid !== undefined ? processTicks(serverPid) : 0;
+    const self1 = process.cpuUsage(self0);
+    const machine1 = machineTicks();
+    if (!proc.running) throw failure('exited during the measuring window');
+
+    const wall = (t1 - t0) / 1000;
+    const percent = (ticks: number): number => (ticks / CLK_TCK / wall) * 100;
+    const selfTicks = ((self1.user + self1.system) / 1e6) * CLK_TCK;
+    return {
+      cpuPercent: percent(cpu1 - cpu0),
+      framesPerSecond: (f1 - f0) / wall,
+      frames: f1 - f0,
+      wallSeconds: wall,
+      serverCpuPercent: serverPid !== undefined ? percent(server1 - server0) : undefined,
+      otherCpuPercent: Math.max(0, percent(machine1.busy - machine0.busy - (cpu1 - cpu0) - (server1 - server0) - selfTicks)),
+      stealPercent: percent(machine1.steal - machine0.steal),
+      firstFrameMs: firstFrameAt - started,
+    };
+  } finally {
+    await stop();
+    cleanups.delete(stop);
+  }
+}
+
+// ---------------------------------------------------------------- sources
+
+interface Source {
+  name: string;
+  file: string;
+  description: string;
+}
+
+/** 20 s of testsrc2 at 1280x720/25, H.264 High, GOP 25, no B-frames, SPS/PPS on every keyframe. */
+function makeTestsrc2(dir: string, encoders: string[]): string {
+  const file = path.join(dir, 'testsrc2-1280x720-h264.mp4');
+  const args = [
+    '-hide_banner', '-nostdin', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25', '-t', '20',
+    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-g', '25', '-bf', '0',
+    '-x264-params', 'repeat-headers=1', '-movflags', '+faststart', '-an', file,
+  ];
+  const errors: string[] = [];
+  for (const encoder of encoders) {
+    try {
+      execFileSync(encoder, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 180_000 });
+      return file;
+    } catch (error) {
+      errors.push(`${encoder}: ${String((error as { stderr?: unknown }).stderr ?? error)}`);
+    }
+  }
+  throw new Error(`could not encode the 1280x720 test stream (libx264 needed):\n${errors.join('\n')}`);
+}
+
+/** "h264 (High), 320x240, 25 fps, 29.9 s, 431 kbit/s", from ffmpeg's own reading of the file. */
+function describeVideo(ffmpeg: string, file: string): string {
+  let banner = '';
+  try {
+    execFileSync(ffmpeg, ['-hide_banner', '-nostdin', '-i', file], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  } catch (error) {
+    banner = String((error as { stderr?: unknown }).stderr ?? ''); // "-i" alone exits 1: no output given
+  }
+  const duration = /Duration: (\d+):(\d+):([\d.]+)/.exec(banner);
+  const seconds = duration ? Number(duration[1]) * 3600 + Number(duration[2]) * 60 + Number(duration[3]) : NaN;
+  const video = /Video: (\w+(?: \([^)]*\))?)[^\n]*?(\d{2,5}x\d{2,5})[^\n]*?([\d.]+) fps/.exec(banner);
+  const kbits = (statSync(file).size * 8) / 1000 / seconds;
+  const codec = video ? `${video[1]}, ${video[2]}, ${video[3]} fps` : 'unknown video';
+  return `${path.basename(file)}: ${codec}, ${seconds.toFixed(1)} s, ${kbits.toFixed(0)} kbit/s`;
+}
+
+// ---------------------------------------------------------------- report
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+function table(headers: string[], rows: string[][], rightAligned: boolean[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (rightAligned[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------- main
+
+interface Result {
+  source: Source;
+  input: string;
+  binary: Binary;
+  runs: Measurement[];
+}
+
+async function main(): Promise<void> {
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const bundledPath = bundledFfmpegPath();
+  const binaries: Binary[] = [{ label: 'bundled', capabilities: await probeFfmpeg(bundledPath) }];
+  const debianPresent = existsSync(DEBIAN_FFMPEG);
+  // probeFfmpeg's format list is cached per process (fluent-ffmpeg): only `demuxers` of the
+  // second probe would be stale, and this bench does not use it.
+  if (debianPresent) binaries.push({ label: 'debian', capabilities: await probeFfmpeg(DEBIAN_FFMPEG) });
+
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'cctv-bench-ingest-'));
+  cleanups.add(() => rmSync(tmp, { recursive: true, force: true }));
+
+  console.log('ingest decode bench: the agent\'s ffmpeg argv, one camera at a time');
+  console.log(`  machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), shared; load average at start ${loadAverage()}`);
+  console.log(`  sampling ${SAMPLE_FPS} fps -> ${GEOMETRY.width}x${GEOMETRY.height} ${GEOMETRY.pixelFormat} letterbox; window ${SECONDS} s after ${WARMUP_SECONDS} s warm-up; ${RUNS} run(s); inputs: ${INPUTS.join(', ')}`);
+  for (const b of binaries) {
+    console.log(`  ffmpeg ${b.label}: ${b.capabilities.path} (version ${b.capabilities.version}; ${b.capabilities.rtspTimeoutOption}; hwaccels compiled in: ${b.capabilities.hwaccels.join(', ') || 'none'})`);
+  }
+  if (!debianPresent) console.log(`  ffmpeg debian: not found at ${DEBIAN_FFMPEG}: measuring the bundled build only (install it with scripts/install-bench-deps.sh)`);
+  const gpu = existsSync('/dev/dri') || existsSync('/dev/nvidia0');
+  console.log(`  hardware decode: ${gpu ? 'a GPU device exists, but' : 'no /dev/dri or /dev/nvidia0, so'} -hwaccel is not measured (the agent's default is none)`);
+
+  const encoders = [bundledPath, ...(debianPresent ? [DEBIAN_FFMPEG] : [])];
+  console.log('  encoding the 1280x720 testsrc2 stream...');
+  const hd = makeTestsrc2(tmp, encoders);
+  const sources: Source[] = [
+    { name: 'highway 320x240', file: assetPath('highway-cctv-320x240.mp4'), description: '' },
+    { name: 'testsrc2 1280x720', file: hd, description: '' },
+  ];
+  for (const s of sources) {
+    s.description = describeVideo(bundledPath, s.file);
+    console.log(`  source ${s.name}: ${s.description}`);
+  }
+  console.log('');
+
+  const results: Result[] = [];
+  const resultFor = (source: Source, input: string, binary: Binary): Result => {
+    let r = results.find((x) => x.source === source && x.input === input && x.binary === binary);
+    if (!r) results.push((r = { source, input, binary, runs: [] }));
+    return r;
+  };
+
+  const measureAll = async (source: Source, input: string, url: string, server: RtspServerHandle | undefined, run: number): Promise<void> => {
+    // Alternate which binary goes first, so neither always gets the "fresher" machine.
+    const order = run % 2 === 0 ? binaries : [...binaries].reverse();
+    for (const binary of order) {
+      const m = await measure(binary, url, server);
+      resultFor(source, input, binary).runs.push(m);
+      console.log(
+        `  run ${run + 1}  ${source.name.padEnd(17)}  ${input.padEnd(4)}  ${binary.label.padEnd(7)}  ` +
+          `cpu ${m.cpuPercent.toFixed(1).padStart(5)} %  ${m.framesPerSecond.toFixed(2)} frames/s (${m.frames} in ${m.wallSeconds.toFixed(1)} s)  ` +
+          `first frame ${(m.firstFrameMs / 1000).toFixed(1)} s  ` +
+          (m.serverCpuPercent !== undefined ? `server ${m.serverCpuPercent.toFixed(1)} %  ` : '') +
+          `others ${m.otherCpuPercent.toFixed(1)} %  steal ${m.stealPercent.toFixed(1)} %`,
+      );
+      await sleep(500);
+    }
+  };
+
+  for (let run = 0; run < RUNS; run++) {
+    for (const source of sources) {
+      if (INPUTS.includes('rtsp')) {
+        const server = await startRtspServer({ file: source.file });
+        const stopServer = (): Promise<void> => server.stop();
+        cleanups.add(stopServer);
+        try {
+          await measureAll(source, 'rtsp', server.url, server, run);
+        } finally {
+          await stopServer();
+          cleanups.delete(stopServer);
+        }
+      }
+      if (INPUTS.includes('file')) await measureAll(source, 'file', source.file, undefined, run);
+    }
+  }
+
+  // ---- summary
+  const fmt = (v: number, digits = 1): string => v.toFixed(digits);
+  const versionOf = (b: Binary): string => `${b.label} ${b.capabilities.version.replace(/-static$/, '')}${b.capabilities.major !== undefined && !b.capabilities.version.startsWith(String(b.capabilities.major)) ? ` (${b.capabilities.major}.x)` : ''}`;
+  const rows = results.map((r) => {
+    const cpu = r.runs.map((m) => m.cpuPercent);
+    return [
+      r.source.name,
+      r.input,
+      versionOf(r.binary),
+      cpu.map((v) => fmt(v)).join(' / '),
+      fmt(median(cpu)),
+      fmt(median(r.runs.map((m) => m.framesPerSecond)), 2),
+      r.input === 'rtsp' ? fmt(median(r.runs.map((m) => m.serverCpuPercent ?? 0))) : '-',
+      fmt(median(r.runs.map((m) => m.otherCpuPercent))),
+    ];
+  });
+  console.log('\nDecode cost per camera (CPU time of the ffmpeg process incl. all threads / wall time):\n');
+  console.log(
+    table(
+      ['source', 'input', 'ffmpeg', 'CPU % of one core (each run)', 'median', 'frames/s', 'RTSP server %', 'others %'],
+      rows,
+      [false, false, false, true, true, true, true, true],
+    ),
+  );
+
+  if (binaries.length === 2) {
+    const [bundled, debian] = binaries as [Binary, Binary];
+    const ratioRows: string[][] = [];
+    for (const source of sources) {
+      for (const input of INPUTS) {
+        const a = resultFor(source, input, bundled).runs;
+        const b = resultFor(source, input, debian).runs;
+        const perRun = a.map((m, i) => (b[i] ? b[i].cpuPercent / m.cpuPercent : NaN));
+        ratioRows.push([source.name, input, perRun.map((v) => fmt(v, 2)).join(' / '), fmt(median(b.map((m) => m.cpuPercent)) / median(a.map((m) => m.cpuPercent)), 2)]);
+      }
+    }
+    console.log('\nDebian / bundled CPU (below 1: Debian\'s build decodes cheaper), same run:\n');
+    console.log(table(['source', 'input', 'ratio (each run)', 'ratio of medians'], ratioRows, [false, false, true, true]));
+  } else {
+    console.log('\n(Debian\'s ffmpeg absent: no Debian / bundled ratio.)');
+  }
+  console.log(`\nload average at end ${loadAverage()}. "others %": the rest of the machine over each window (other users of this shared`);
+  console.log('2-core machine), % of one core; large values mean the figures above are noisier.');
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exitCode = 1;
+} finally {
+  await cleanupAll();
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
+}
