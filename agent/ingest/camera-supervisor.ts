@@ -56,6 +56,7 @@ export interface SupervisorDeps {
 /** The camera refused us: retrying fast only fills its logs (and may lock the account). */
 const REJECTIONS: ReadonlySet<ErrorCode> = new Set(['SOURCE_UNAUTHORIZED', 'SOURCE_NOT_FOUND', 'SOURCE_INVALID_DATA']);
 const FPS_WINDOW_MS = 5000;
+const DRAIN_AFTER_EXIT_MS = 5000;
 
 /**
  * Keeps one camera's ffmpeg running: spawn, read frames, watch for stalls, classify failures,
@@ -217,12 +218,27 @@ export class CameraSupervisor {
     this.reader.sourceHeight = 0;
     let stalled = false;
 
-    process.child.stdout.on('data', (chunk: Buffer) => {
+    // A live camera is read as it comes (the newest frame wins). A file read faster than real
+    // time waits for the model instead: stdout pauses while a frame is waiting, ffmpeg blocks on
+    // the full pipe, and no CPU goes into decoding frames that would be dropped.
+    const { stdout } = process.child;
+    const backpressure = sourceKind(this.camera.url) === 'file' && !this.camera.realtime;
+    let resumedAt = 0;
+    this.reader.waitForModel = backpressure;
+    if (backpressure) {
+      this.slot.setTakenListener(() => {
+        resumedAt = Date.now();
+        this.reader.resume();
+        if (!this.reader.holding) stdout.resume();
+      });
+    }
+    stdout.on('data', (chunk: Buffer) => {
       if (this.reader.sourceWidth === 0 && stderr.sourceSize) {
         this.reader.sourceWidth = stderr.sourceSize.width;
         this.reader.sourceHeight = stderr.sourceSize.height;
       }
       this.reader.push(chunk);
+      if (backpressure && (this.slot.hasReady || this.reader.holding)) stdout.pause();
       if (this.state !== 'streaming' && this.reader.lastFrameAt !== 0) this.setState('streaming');
     });
     process.child.stderr.setEncoding('utf8');
@@ -230,7 +246,8 @@ export class CameraSupervisor {
 
     // Stdout freshness, not ffmpeg's own timeouts: a camera can stay connected and send nothing.
     const stallCheck = setInterval(() => {
-      const lastActivity = Math.max(this.reader.lastFrameAt, startedAt);
+      if (stdout.isPaused()) return; // waiting for the model, not for the camera
+      const lastActivity = Math.max(this.reader.lastFrameAt, startedAt, resumedAt);
       const silentMs = Date.now() - lastActivity;
       if (silentMs > this.settings.stallTimeoutMs && process.running && !this.stopping && !stalled) {
         stalled = true;
@@ -239,8 +256,18 @@ export class CameraSupervisor {
       }
     }, Math.min(250, this.settings.stallTimeoutMs / 4));
 
+    let closed = false;
+    stdout.once('close', () => {
+      closed = true;
+    });
     const exit = await process.exited;
     clearInterval(stallCheck);
+    // The last frames may still sit in a paused stdout or the reader: let the model take them.
+    const drainUntil = Date.now() + DRAIN_AFTER_EXIT_MS;
+    while (backpressure && !this.stopping && (!closed || this.reader.holding) && Date.now() < drainUntil) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    if (backpressure) this.slot.setTakenListener(undefined);
     return { exitCode: exit.code, signal: exit.signal, stderr, stalled };
   }
 }

@@ -11,6 +11,7 @@ export class LatestFrameSlot {
   private ready: Frame | undefined;
   private readonly free: Frame[] = [];
   private onReady: (() => void) | undefined;
+  private onTaken: (() => void) | undefined;
   framesIn = 0;
   dropped = 0;
 
@@ -52,7 +53,13 @@ export class LatestFrameSlot {
   take(): Frame | undefined {
     const frame = this.ready;
     this.ready = undefined;
+    if (frame) this.onTaken?.();
     return frame;
+  }
+
+  /** One listener: the reader of a source that waits for the model (backpressure). */
+  setTakenListener(listener: (() => void) | undefined): void {
+    this.onTaken = listener;
   }
 
   release(frame: Frame): void {

@@ -126,3 +126,16 @@ export async function waitForPidExit(pid: number, timeoutMs = 5000): Promise<voi
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/** Polls until no ffmpeg is left among pid's descendants (this test process by default). */
+export async function waitForNoFfmpegChildren(pid: number = process.pid, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await ffmpegChildrenOf(pid);
+    if (found.length === 0) return;
+    if (Date.now() >= deadline) {
+      throw new Error(`${found.length} ffmpeg child process(es) of ${pid} still present after ${timeoutMs} ms:\n${found.map((p) => `  pid ${p.pid}: ${p.args}`).join('\n')}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -58,6 +58,29 @@ describe('frame reader and latest-frame slot', () => {
   });
 });
 
+describe('frame reader waiting for the model (files faster than real time)', () => {
+  it('holds the rest of a multi-frame chunk, and chunks behind it, until the ready frame is taken', () => {
+    const slot = new LatestFrameSlot('c', 2, 2, FRAME);
+    const reader = new FrameReader(slot, FRAME);
+    reader.waitForModel = true;
+    const seen: number[] = [];
+    const takeOne = (): void => {
+      const frame = slot.take()!;
+      seen.push(frame.data[0]!);
+      slot.release(frame);
+      reader.resume();
+    };
+    reader.push(bytes(0, FRAME * 3 + 4)); // three frames and a bit, in one read
+    expect(slot.framesIn).toBe(1);
+    expect(reader.holding).toBe(true);
+    reader.push(bytes(40, FRAME - 4)); // more arrives while held: queued, not lost
+    for (let i = 0; i < 4; i++) takeOne();
+    expect(seen).toEqual([0, 12, 24, 36]);
+    expect(slot.dropped).toBe(0);
+    expect(reader.holding).toBe(false);
+  });
+});
+
 describe('backoff', () => {
   it('doubles from the initial delay, stays within [half, full], and is capped', () => {
     expect(backoffDelay(0, 500, 30_000, () => 1)).toBe(500);

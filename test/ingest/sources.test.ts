@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assetPath } from '../helpers/assets.js';
-import { waitForNoFfmpeg } from '../helpers/processes.js';
+import { waitForNoFfmpegChildren } from '../helpers/processes.js';
 import { startIngest, type Harness } from '../support/ingest-harness.js';
 
 let harness: Harness | undefined;
@@ -15,7 +15,7 @@ afterEach(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   server?.closeAllConnections();
   server = undefined;
-  await waitForNoFfmpeg((args) => args.includes('cctv-mjpeg') || args.includes('highway-cctv-320x240'), 5000);
+  await waitForNoFfmpegChildren();
 });
 
 /** An IP camera's MJPEG endpoint: multipart/x-mixed-replace, one JPEG every 100 ms. */
@@ -62,6 +62,18 @@ describe('camera sources', () => {
     expect(state.framesIn).toBeGreaterThanOrEqual(145);
     expect(state.framesIn).toBeLessThanOrEqual(152);
     expect(state.reconnects).toBe(0);
+  });
+
+  it('a file read faster than real time waits for a slow model: every frame, none dropped', async () => {
+    harness = await startIngest(
+      { cameras: [{ id: 'fast', url: assetPath('highway-cctv-320x240.mp4'), loop: false, realtime: false, sampleFps: null }] },
+      undefined,
+      { consumerDelayMs: 5 },
+    );
+    const state = await harness.waitState('fast', (current) => current.state === 'ended', 60_000);
+    expect(state.dropped).toBe(0);
+    expect(state.framesIn).toBe(748); // every decoded frame of the clip
+    expect(harness.arrivals.get('fast')).toHaveLength(748);
   });
 
   it('a region of interest is cropped before scaling', async () => {

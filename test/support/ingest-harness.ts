@@ -21,7 +21,7 @@ export interface Harness {
 }
 
 /** The real ingest service (real ffmpeg) with a consumer that takes every frame as it comes. */
-export async function startIngest(raw: Record<string, unknown>, geometry: FrameGeometry = SMALL_GEOMETRY): Promise<Harness> {
+export async function startIngest(raw: Record<string, unknown>, geometry: FrameGeometry = SMALL_GEOMETRY, options: { consumerDelayMs?: number } = {}): Promise<Harness> {
   const config: AgentConfig = configSchema.parse(raw);
   const { log, lines } = captureLogger();
   const arrivals = new Map<string, number[]>();
@@ -30,12 +30,22 @@ export async function startIngest(raw: Record<string, unknown>, geometry: FrameG
   const attach = (): void => {
     for (const slot of ingest.slots) {
       if (!arrivals.has(slot.cameraId)) arrivals.set(slot.cameraId, []);
-      slot.setReadyListener(() => {
+      const consume = (): void => {
         const frame = slot.take();
         if (!frame) return;
         arrivals.get(slot.cameraId)!.push(Date.now());
         sourceSizes.set(slot.cameraId, [frame.sourceWidth, frame.sourceHeight]);
         slot.release(frame);
+      };
+      // A slow consumer stands in for a model that takes consumerDelayMs per frame.
+      let scheduled = false;
+      slot.setReadyListener(options.consumerDelayMs === undefined ? consume : () => {
+        if (scheduled) return;
+        scheduled = true;
+        setTimeout(() => {
+          scheduled = false;
+          consume();
+        }, options.consumerDelayMs);
       });
     }
   };
