@@ -89,7 +89,7 @@ export function buildAgent(config: AgentConfig, log: Logger): Agent {
   const stats = new PipelineStats();
   scheduler = new FrameScheduler({
     slots: () => ingest.slots,
-    inference,
+    models: inference,
     onResult: (result) => {
       writer.enqueue(result);
       stats.record(result);

@@ -1,24 +1,36 @@
+import type * as ort from 'onnxruntime-node';
 import { errorMessage } from '../errors.js';
 import type { LatestFrameSlot } from '../ingest/frame-slot.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
-import type { FrameInference } from './inference-service.js';
+import type { ActiveModel } from './inference-service.js';
+import type { Lane, LoadedModel } from './loaded-model.js';
 import type { InferenceResult } from './result.js';
 
 export interface SchedulerDeps {
-  /** Read at start: the ingest service creates its slots when it starts. */
+  /** Read on start and whenever cameras come or go. */
   slots: () => LatestFrameSlot[];
-  inference: FrameInference;
+  models: ActiveModel;
   onResult: (result: InferenceResult) => void;
   log: Logger;
+}
+
+/** A frame between prepare() and finish(): the model that prepared it finishes it, even across a swap. */
+interface InFlight {
+  model: LoadedModel;
+  lane: Lane;
+  run: Promise<ort.InferenceSession.ReturnType | Error>;
 }
 
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
 /**
  * Feeds the one shared model from every camera's latest-frame slot, round-robin so that a
- * busy camera cannot starve another. Frames that arrive while the model is busy replace
- * the waiting one in their slot (counted as dropped there), so nothing queues without bound.
+ * busy camera cannot starve another. Frames that arrive while the model is busy replace the
+ * waiting one in their slot (counted as dropped there), so nothing queues without bound.
+ *
+ * Pipelined: while onnxruntime runs frame N (off the event loop), frame N+1 is taken and
+ * preprocessed; N+1 starts the moment N's outputs are back, and N is decoded while N+1 runs.
  */
 export class FrameScheduler implements Service {
   readonly name = 'scheduler';
@@ -42,7 +54,7 @@ export class FrameScheduler implements Service {
     this.loop = this.run();
   }
 
-  /** Cameras came or went: read the slot list again. A frame in flight is released to its own slot. */
+  /** Cameras came or went: read the slot list again. */
   refreshSlots(): void {
     for (const slot of this.slots) slot.setReadyListener(undefined);
     this.slots = this.deps.slots();
@@ -70,36 +82,64 @@ export class FrameScheduler implements Service {
     return undefined;
   }
 
+  /** Takes the next frame into a lane of the active model and gives its buffer back at once. */
+  private prepareNext(): InFlight | undefined {
+    const model = this.deps.models.active;
+    if (!model?.canPrepare) return undefined;
+    const slot = this.takeNextSlot();
+    if (!slot) return undefined;
+    const frame = slot.take()!;
+    try {
+      return { model, lane: model.prepare(frame), run: undefined as never };
+    } finally {
+      slot.release(frame);
+    }
+  }
+
+  private launch(work: InFlight): InFlight {
+    work.run = work.model.execute(work.lane).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+    return work;
+  }
+
+  private complete(work: InFlight, outputs: ort.InferenceSession.ReturnType | Error): void {
+    if (outputs instanceof Error) {
+      work.model.abandon(work.lane);
+      this.errors++;
+      if (Date.now() - this.lastErrorLog > ERROR_LOG_INTERVAL_MS) {
+        this.lastErrorLog = Date.now();
+        this.deps.log.error({ err: errorMessage(outputs), camera: work.lane.cameraId, errors: this.errors }, 'inference failed');
+      }
+      return;
+    }
+    const result = work.model.finish(work.lane, outputs);
+    this.processed++;
+    this.lastResultAt = Date.now();
+    this.deps.onResult(result);
+  }
+
   /**
    * After stop() the loop still takes the frames already decoded: the cameras stop before the
    * scheduler, so a shutdown loses no frame that reached a slot.
    */
   private async run(): Promise<void> {
+    let inFlight: InFlight | undefined;
     for (;;) {
-      const slot = this.takeNextSlot();
-      if (!slot) {
-        if (!this.running) return;
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-        });
-        this.wake = undefined;
-        continue;
+      const prepared = this.prepareNext();
+      if (inFlight) {
+        const outputs = await inFlight.run;
+        if (prepared) this.launch(prepared);
+        this.complete(inFlight, outputs);
+      } else if (prepared) {
+        this.launch(prepared);
       }
-      const frame = slot.take()!;
-      try {
-        const result = await this.deps.inference.infer(frame);
-        this.processed++;
-        this.lastResultAt = Date.now();
-        this.deps.onResult(result);
-      } catch (error) {
-        this.errors++;
-        if (Date.now() - this.lastErrorLog > ERROR_LOG_INTERVAL_MS) {
-          this.lastErrorLog = Date.now();
-          this.deps.log.error({ err: errorMessage(error), camera: frame.cameraId, errors: this.errors }, 'inference failed');
-        }
-      } finally {
-        slot.release(frame);
-      }
+      inFlight = prepared;
+      if (inFlight) continue;
+      if (this.slots.some((slot) => slot.hasReady)) continue;
+      if (!this.running) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+      this.wake = undefined;
     }
   }
 

@@ -2,20 +2,17 @@ import { isDeepStrictEqual } from 'node:util';
 import { AgentError } from '../errors.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
-import type { Frame } from '../ingest/frame.js';
 import { LoadedModel, type SessionSettings } from './loaded-model.js';
 import type { ResolvedModel } from './model-files.js';
-import type { InferenceResult } from './result.js';
 
-/** Runs frames through the current model; the model can be replaced between two frames. */
-export interface FrameInference {
-  infer(frame: Frame): Promise<InferenceResult>;
+/** What the scheduler needs: the model to use for the next frame (it changes on a swap). */
+export interface ActiveModel {
+  readonly active: LoadedModel | undefined;
 }
 
-export class InferenceService implements Service, FrameInference {
+export class InferenceService implements Service, ActiveModel {
   readonly name = 'inference';
   private model: LoadedModel | undefined;
-  private failures = 0;
   private swaps = 0;
 
   constructor(private readonly resolved: ResolvedModel, private readonly settings: SessionSettings, private readonly log: Logger) {}
@@ -28,15 +25,8 @@ export class InferenceService implements Service, FrameInference {
     if (wanted.some((provider) => !providers.includes(provider))) this.log.warn({ wanted, using: providers }, 'execution provider not available here: running on the CPU');
   }
 
-  async infer(frame: Frame): Promise<InferenceResult> {
-    const model = this.model;
-    if (!model) throw new Error('inference used before start');
-    try {
-      return await model.infer(frame);
-    } catch (error) {
-      this.failures++;
-      throw error;
-    }
+  get active(): LoadedModel | undefined {
+    return this.model;
   }
 
   /**
@@ -74,7 +64,7 @@ export class InferenceService implements Service, FrameInference {
     return {
       ok: this.model !== undefined,
       state: this.model ? 'ready' : 'not loaded',
-      detail: { model: this.current, failures: this.failures, swaps: this.swaps },
+      detail: { model: this.current, swaps: this.swaps },
     };
   }
 }

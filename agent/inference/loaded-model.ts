@@ -1,4 +1,5 @@
 import * as ort from 'onnxruntime-node';
+import type { Roi } from '../config/schema.js';
 import { AgentError, errorMessage } from '../errors.js';
 import type { Frame } from '../ingest/frame.js';
 import type { FrameGeometry } from '../ingest/frame-geometry.js';
@@ -97,25 +98,46 @@ async function createSession(resolved: ResolvedModel, settings: SessionSettings)
 }
 
 /**
- * One model ready to run: its onnxruntime session, a reused input tensor, and the pre- and
- * post-processing the manifest asks for. run() is called for one frame at a time.
+ * One input buffer and its tensor, and the metadata of the frame prepared into it. Two lanes
+ * let the next frame be prepared (and the last one decoded) while onnxruntime runs one: run()
+ * is asynchronous and leaves the event loop free.
+ */
+export interface Lane {
+  readonly input: Float32Array | Uint8Array;
+  readonly feeds: Record<string, ort.Tensor>;
+  busy: boolean;
+  cameraId: string;
+  seq: number;
+  capturedAt: number;
+  sourceWidth: number;
+  sourceHeight: number;
+  roi: Roi | undefined;
+  /** ms spent in preprocessing, run and decoding: the frame's inference time. */
+  workMs: number;
+}
+
+/**
+ * One model ready to run: its onnxruntime session, two reused input lanes, and the pre- and
+ * post-processing the manifest asks for. prepare() copies a frame into a free lane (the frame
+ * can be released at once), execute() runs it, finish() decodes it and frees the lane.
  */
 export class LoadedModel {
-  private readonly inputData: Float32Array | Uint8Array;
-  private readonly feeds: Record<string, ort.Tensor>;
+  private readonly lanes: [Lane, Lane];
   private readonly preprocess: Preprocessor;
   private readonly decodeDetections: DetectionDecoder | undefined;
   private readonly decodeClasses: ClassificationDecoder | undefined;
-  private inFlight = 0;
   readonly geometry: FrameGeometry;
 
   private constructor(readonly resolved: ResolvedModel, private readonly session: ort.InferenceSession, scoreThreshold: number | undefined, readonly providers: string[]) {
     const { manifest, labels } = resolved;
     const { width, height, layout, dtype } = manifest.input;
     this.geometry = geometryOf(manifest);
-    this.inputData = dtype === 'uint8' ? new Uint8Array(width * height * 3) : new Float32Array(width * height * 3);
     const dims = layout === 'NCHW' ? [1, 3, height, width] : [1, height, width, 3];
-    this.feeds = { [manifest.input.name]: new ort.Tensor(dtype, this.inputData, dims) };
+    const lane = (): Lane => {
+      const input = dtype === 'uint8' ? new Uint8Array(width * height * 3) : new Float32Array(width * height * 3);
+      return { input, feeds: { [manifest.input.name]: new ort.Tensor(dtype, input, dims) }, busy: false, cameraId: '', seq: -1, capturedAt: 0, sourceWidth: 0, sourceHeight: 0, roi: undefined, workMs: 0 };
+    };
+    this.lanes = [lane(), lane()];
     this.preprocess = createPreprocessor(manifest.input);
     if (manifest.task === 'detection') {
       this.decodeDetections = createDetectionDecoder(manifest, labels, this.geometry, scoreThreshold ?? manifest.output.scoreThreshold);
@@ -152,41 +174,93 @@ export class LoadedModel {
     return this.resolved.manifest.version;
   }
 
-  /** Runs one frame (or, for warm-up, whatever the input buffer holds). */
-  async infer(frame: Frame | null): Promise<InferenceResult> {
-    this.inFlight++;
+  /** A free lane exists: at most two frames are between prepare() and finish(). */
+  get canPrepare(): boolean {
+    return !this.lanes[0].busy || !this.lanes[1].busy;
+  }
+
+  /** Copies one frame (null: whatever the lane holds, for the warm-up) into a free lane. */
+  prepare(frame: Frame | null): Lane {
+    const lane = this.lanes[0].busy ? this.lanes[1] : this.lanes[0];
+    if (lane.busy) throw new Error('prepare() with both lanes busy');
+    const started = performance.now();
+    lane.busy = true;
+    if (frame) {
+      this.preprocess(frame.data, lane.input);
+      lane.cameraId = frame.cameraId;
+      lane.seq = frame.seq;
+      lane.capturedAt = frame.capturedAt;
+      lane.sourceWidth = frame.sourceWidth;
+      lane.sourceHeight = frame.sourceHeight;
+      lane.roi = frame.roi;
+    } else {
+      lane.cameraId = '';
+      lane.seq = -1;
+      lane.capturedAt = Date.now();
+      lane.sourceWidth = 0;
+      lane.sourceHeight = 0;
+      lane.roi = undefined;
+    }
+    lane.workMs = performance.now() - started;
+    return lane;
+  }
+
+  /** Runs a prepared lane; the lane stays busy until finish() or abandon(). */
+  async execute(lane: Lane): Promise<ort.InferenceSession.ReturnType> {
+    const started = performance.now();
     try {
-      return await this.run(frame);
+      return await this.session.run(lane.feeds);
     } finally {
-      this.inFlight--;
+      lane.workMs += performance.now() - started;
     }
   }
 
-  private async run(frame: Frame | null): Promise<InferenceResult> {
+  /** Decodes a lane's outputs into the result and frees the lane. */
+  finish(lane: Lane, outputs: ort.InferenceSession.ReturnType): InferenceResult {
     const started = performance.now();
-    if (frame) this.preprocess(frame.data, this.inputData);
     const { manifest } = this.resolved;
-    const outputs = await this.session.run(this.feeds);
-    const data = outputs[manifest.output.name]!.data as Float32Array;
-    const vehicles = this.decodeDetections ? this.decodeDetections(data, frame?.sourceWidth ?? 0, frame?.sourceHeight ?? 0, frame?.roi) : [];
-    const top = this.decodeClasses?.(data);
-    for (const name in outputs) outputs[name]!.dispose();
-    const result: InferenceResult = {
-      cameraId: frame?.cameraId ?? '',
-      seq: frame?.seq ?? -1,
-      capturedAt: frame?.capturedAt ?? Date.now(),
-      model: { id: manifest.id, version: manifest.version },
-      task: manifest.task,
-      vehicles,
-      inferenceMs: Math.round((performance.now() - started) * 100) / 100,
-    };
-    if (top) result.top = top;
-    return result;
+    try {
+      const data = outputs[manifest.output.name]!.data as Float32Array;
+      const vehicles = this.decodeDetections ? this.decodeDetections(data, lane.sourceWidth, lane.sourceHeight, lane.roi) : [];
+      const top = this.decodeClasses?.(data);
+      const result: InferenceResult = {
+        cameraId: lane.cameraId,
+        seq: lane.seq,
+        capturedAt: lane.capturedAt,
+        model: { id: manifest.id, version: manifest.version },
+        task: manifest.task,
+        vehicles,
+        inferenceMs: Math.round((lane.workMs + performance.now() - started) * 100) / 100,
+      };
+      if (top) result.top = top;
+      return result;
+    } finally {
+      for (const name in outputs) outputs[name]!.dispose();
+      lane.busy = false;
+    }
   }
 
-  /** Releases the session once no run is in flight (a swap may happen while one is). */
+  /** Frees a lane whose run failed. */
+  abandon(lane: Lane): void {
+    lane.busy = false;
+  }
+
+  /** One frame start to end (tests, warm-up); the agent's scheduler pipelines the three steps. */
+  async infer(frame: Frame | null): Promise<InferenceResult> {
+    const lane = this.prepare(frame);
+    let outputs: ort.InferenceSession.ReturnType;
+    try {
+      outputs = await this.execute(lane);
+    } catch (error) {
+      this.abandon(lane);
+      throw error;
+    }
+    return this.finish(lane, outputs);
+  }
+
+  /** Releases the session once no lane is in use (a swap may happen while one is). */
   async release(): Promise<void> {
-    while (this.inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    while (this.lanes[0].busy || this.lanes[1].busy) await new Promise((resolve) => setTimeout(resolve, 2));
     await this.session.release();
   }
 }
