@@ -16,6 +16,8 @@ packages=(
   gir1.2-gstreamer-1.0
   python3-gi                      # /usr/bin/python3 bindings for the RTSP test server
   procps                          # ps/pgrep for the process-table checks
+  systemd                         # systemd-analyze verify/security, systemd-sysusers (test/packaging)
+  systemd-container               # systemd-nspawn: the unit booted under systemd (test/packaging/systemd-boot.test.ts)
 )
 
 missing=()

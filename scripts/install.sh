@@ -97,6 +97,21 @@ version=$(node -p 'require(process.argv[1]).version' "$src/package.json")
 case "$version" in '' | */* | .*) die "$src/package.json: bad version '$version'" ;; esac
 say "installing cctv-edge-agent $version from $src into ${R:-/}"
 
+# The release carries native addons built for one platform and Node ABI: the node the unit
+# runs (/usr/bin/node) must match, or the service cannot load them.
+node_bin=/usr/bin/node
+[ -x "$node_bin" ] || node_bin=$(command -v node)
+built_for=$(node -p 'const i = require(process.argv[1]); `${i.platform}-${i.arch} node ABI ${i.nodeModuleAbi}`' "$src/release-info.json")
+here=$("$node_bin" -p '`${process.platform}-${process.arch} node ABI ${process.versions.modules}`')
+if [ "$built_for" != "$here" ]; then
+  if [ "$live" = yes ]; then
+    die "this release is built for $built_for, but $node_bin is $here ($("$node_bin" --version)): build the release with the same Node major on the same platform"
+  fi
+  say "warning: this release is built for $built_for; $node_bin here is $here (fine if the target's node matches)"
+elif [ "$live" = yes ] && [ "$node_bin" != /usr/bin/node ]; then
+  say "warning: the unit runs /usr/bin/node, which is missing (node is $node_bin): add a drop-in with ExecStart= set to it"
+fi
+
 changed=no # the release or the unit changed: a running service is restarted
 
 # --- the system user ----------------------------------------------------------------------
