@@ -10,22 +10,4 @@ packages=(
   ffmpeg                          # /usr/bin/ffmpeg, Debian's build, for the side-by-side decode bench
 )
 
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-bench-deps: all ${#packages[@]} Debian packages present"
-  exit 0
-fi
-
-echo "install-bench-deps: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-echo "install-bench-deps: done"
+bash "$(dirname "$0")/ensure-debian-packages.sh" install-bench-deps "${packages[@]}"

@@ -20,24 +20,8 @@ packages=(
   systemd-container               # systemd-nspawn: the unit booted under systemd (test/packaging/systemd-boot.test.ts)
 )
 
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-test-deps: all ${#packages[@]} Debian packages present"
-  exit 0
-fi
-
-echo "install-test-deps: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+bash "$(dirname "$0")/ensure-debian-packages.sh" install-test-deps "${packages[@]}"
 # Debian starts the packaged broker on 1883; tests run their own on free ports.
-if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
-echo "install-test-deps: done"
+if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled mosquitto >/dev/null 2>&1; then
+  systemctl disable --now mosquitto >/dev/null 2>&1 || echo "install-test-deps: could not disable the packaged mosquitto (tests use their own ports)"
+fi

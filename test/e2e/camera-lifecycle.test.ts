@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assetPath } from '../helpers/assets.js';
 import { findFfmpegProcesses, waitForNoFfmpeg } from '../helpers/processes.js';
 import { startRtspServer, type RtspServerHandle } from '../helpers/rtsp-server.js';
-import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
+import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { useTempDir } from '../support/temp-dir.js';
 
 const tempDir = useTempDir('cctv-camlife-');
@@ -16,10 +16,7 @@ beforeAll(async () => {
 });
 afterAll(() => server?.stop());
 afterEach(async () => {
-  if (agent && agent.child.exitCode === null && agent.child.signalCode === null) {
-    agent.kill('SIGKILL');
-    await agent.exited;
-  }
+  await killIfRunning(agent);
   agent = undefined;
   await waitForNoFfmpeg((args) => args.includes(`:${server.port}/`), 5000);
 });

@@ -4,17 +4,14 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { manifestsDir } from '../../agent/paths.js';
 import { assetPath } from '../helpers/assets.js';
-import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
+import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { useTempDir } from '../support/temp-dir.js';
 
 const tempDir = useTempDir('cctv-swap-');
 let agent: AgentProcess | undefined;
 
 afterEach(async () => {
-  if (agent && agent.child.exitCode === null && agent.child.signalCode === null) {
-    agent.kill('SIGKILL');
-    await agent.exited;
-  }
+  await killIfRunning(agent);
   agent = undefined;
 });
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.js';
 import { findFfmpegProcesses } from '../helpers/processes.js';
 import { startRtspServer, type RtspServerHandle } from '../helpers/rtsp-server.js';
-import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
+import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { assetPath } from '../helpers/assets.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -37,10 +37,7 @@ describe('RTSP camera -> agent -> mosquitto, on real parts', () => {
   });
 
   afterAll(async () => {
-    if (agent && agent.child.exitCode === null) {
-      agent.kill('SIGKILL');
-      await agent.exited;
-    }
+    await killIfRunning(agent);
     await rtsp?.stop();
     await broker?.stop();
   });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/free-port.js';
 import { findFfmpegProcesses, waitForNoFfmpeg } from '../helpers/processes.js';
-import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
+import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { assetPath } from '../helpers/assets.js';
 import { listenNotifySocket } from '../support/notify-socket.js';
 import { useTempDir } from '../support/temp-dir.js';
@@ -13,10 +13,7 @@ const SHUTDOWN_DEADLINE_MS = 5000;
 let running: AgentProcess | undefined;
 
 afterEach(async () => {
-  if (running && running.child.exitCode === null && running.child.signalCode === null) {
-    running.kill('SIGKILL');
-    await running.exited;
-  }
+  await killIfRunning(running);
   running = undefined;
 });
 

@@ -2,17 +2,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assetPath } from '../helpers/assets.js';
-import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
+import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { useTempDir } from '../support/temp-dir.js';
 
 const tempDir = useTempDir('cctv-status-');
 let agent: AgentProcess | undefined;
 
 afterEach(async () => {
-  if (agent && agent.child.exitCode === null && agent.child.signalCode === null) {
-    agent.kill('SIGKILL');
-    await agent.exited;
-  }
+  await killIfRunning(agent);
   agent = undefined;
 });
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assetPath } from '../helpers/assets.js';
 import { startRtspServer, type RtspServerHandle } from '../helpers/rtsp-server.js';
-import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
+import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { listenNotifySocket } from '../support/notify-socket.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -17,10 +17,7 @@ beforeAll(async () => {
 });
 afterAll(() => server?.stop());
 afterEach(async () => {
-  if (agent && agent.child.exitCode === null && agent.child.signalCode === null) {
-    agent.kill('SIGKILL');
-    await agent.exited;
-  }
+  await killIfRunning(agent);
   agent = undefined;
   notify?.close();
   notify = undefined;

@@ -98,3 +98,11 @@ export function spawnAgent(args: string[], options: { env?: NodeJS.ProcessEnv; c
     },
   };
 }
+
+/** Kills (SIGKILL) and waits for an agent a test left running, so no test leaks a process. */
+export async function killIfRunning(agent: AgentProcess | undefined): Promise<void> {
+  if (agent && agent.child.exitCode === null && agent.child.signalCode === null) {
+    agent.kill('SIGKILL');
+    await agent.exited;
+  }
+}
