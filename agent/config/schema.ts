@@ -106,6 +106,7 @@ export const configSchema = z.strictObject({
     path: z.string().min(1).optional().describe('ffmpeg binary; unset: the bundled @ffmpeg-installer build.'),
     hwaccel: z.enum(['none', 'auto', 'vaapi', 'cuda', 'qsv', 'v4l2m2m', 'drm']).default('none').describe('Hardware decode (needs a system ffmpeg that supports it).'),
     socketTimeoutSeconds: z.number().positive().max(300).default(10).describe('RTSP socket timeout passed to ffmpeg.'),
+    decodeThreads: z.number().int().min(0).max(64).default(0).describe('ffmpeg decoder threads per camera; 0 lets ffmpeg choose (one per core).'),
     stallTimeoutSeconds: z.number().positive().max(600).default(10).describe('Restart ffmpeg when no frame arrived for this long.'),
     restartBackoffMs: z.strictObject({
       initial: z.number().int().min(10).default(500).describe('First delay before restarting a failed ffmpeg; doubles per failure, with jitter.'),
@@ -136,6 +137,7 @@ export const configSchema = z.strictObject({
     executionProviders: z.array(z.enum(['cpu', 'cuda', 'tensorrt', 'dml', 'coreml'])).min(1).default(['cpu'])
       .describe('Tried in order; cpu is always added last as the fallback.'),
     scoreThreshold: z.number().min(0).max(1).optional().describe('Overrides the manifest\'s score threshold.'),
+    spinWait: z.boolean().default(true).describe('onnxruntime threads spin briefly after each run instead of sleeping: faster back-to-back runs, but the spinning takes CPU from ffmpeg and the event loop.'),
     cpuMemArena: z.boolean().default(false).describe('onnxruntime\'s CPU memory arena. Off: memory grows less over repeated model swaps (measured in test/e2e/hot-swap.test.ts).'),
   }).prefault({}),
   storage: z.strictObject({

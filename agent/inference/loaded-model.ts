@@ -18,6 +18,7 @@ export interface SessionSettings {
   executionProviders: string[];
   scoreThreshold?: number;
   cpuMemArena: boolean;
+  spinWait: boolean;
 }
 
 /** The frame geometry ffmpeg must produce for a model. */
@@ -84,6 +85,7 @@ async function createSession(resolved: ResolvedModel, settings: SessionSettings)
     interOpNumThreads: settings.interOpThreads,
     graphOptimizationLevel: settings.graphOptimization,
     enableCpuMemArena: settings.cpuMemArena,
+    extra: { session: { intra_op: { allow_spinning: settings.spinWait ? '1' : '0' }, inter_op: { allow_spinning: settings.spinWait ? '1' : '0' } } },
   });
   const providers = [...new Set([...settings.executionProviders, 'cpu'])];
   let firstError: unknown;

@@ -39,6 +39,7 @@ export interface SupervisorSettings {
   geometry: FrameGeometry;
   hwaccel: string;
   socketTimeoutSeconds: number;
+  decodeThreads: number;
   stallTimeoutMs: number;
   backoff: { initial: number; max: number; maxWhenRejected: number };
   /** Prefix to every ffmpeg command, e.g. setpriv --pdeathsig KILL. */
@@ -204,6 +205,7 @@ export class CameraSupervisor {
       geometry: this.settings.geometry,
       hwaccel: this.settings.hwaccel,
       socketTimeoutSeconds: this.settings.socketTimeoutSeconds,
+      decodeThreads: this.settings.decodeThreads,
     });
     this.setState('starting');
     this.reader.reset();

@@ -10,6 +10,8 @@ export interface FfmpegArgsInput {
   geometry: FrameGeometry;
   hwaccel: string;
   socketTimeoutSeconds: number;
+  /** Decoder threads; 0: ffmpeg's choice. */
+  decodeThreads?: number;
 }
 
 export type SourceKind = 'rtsp' | 'http' | 'file';
@@ -66,6 +68,7 @@ export function buildFfmpegArgs(input: FfmpegArgsInput): string[] {
   // info level: the input stream line (source resolution) is read from stderr once per start.
   const args = ['-hide_banner', '-nostats', '-loglevel', 'info'];
   if (input.hwaccel !== 'none') args.push('-hwaccel', input.hwaccel);
+  if (input.decodeThreads) args.push('-threads', String(input.decodeThreads));
   if (kind === 'rtsp') {
     if (camera.transport !== 'auto') args.push('-rtsp_transport', camera.transport);
     args.push(capabilities.rtspTimeoutOption, String(Math.round(input.socketTimeoutSeconds * 1_000_000)));

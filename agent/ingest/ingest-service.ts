@@ -47,6 +47,7 @@ export class IngestService implements Service {
       geometry: this.deps.geometry,
       hwaccel: config.ffmpeg.hwaccel,
       socketTimeoutSeconds: config.ffmpeg.socketTimeoutSeconds,
+      decodeThreads: config.ffmpeg.decodeThreads,
       stallTimeoutMs: config.ffmpeg.stallTimeoutSeconds * 1000,
       backoff: config.ffmpeg.restartBackoffMs,
       wrapper,

@@ -12,7 +12,7 @@ import { manifestsDir } from '../../agent/paths.js';
 import { assetPath } from '../helpers/assets.js';
 import { frameFromImage } from '../support/image-frame.js';
 
-const settings: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: false };
+const settings: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: false, spinWait: true };
 const assetsDir = path.dirname(assetPath('yolox-nano.onnx'));
 
 /** Frames of a clip exactly as the agent's ffmpeg makes them (same filter chain), one every 0.5 s. */

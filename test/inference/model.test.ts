@@ -8,7 +8,7 @@ import { manifestsDir } from '../../agent/paths.js';
 import { assetPath } from '../helpers/assets.js';
 import { frameFromImage } from '../support/image-frame.js';
 
-const settings: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: false };
+const settings: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: false, spinWait: true };
 const assetsDir = path.dirname(assetPath('yolox-nano-int8.onnx'));
 
 describe('YOLOX-nano int8 on real images', () => {

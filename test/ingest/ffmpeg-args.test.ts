@@ -32,6 +32,14 @@ describe('ffmpeg argv', () => {
     expect(argv.join(' ')).toContain('-fps_mode passthrough');
   });
 
+  it('decoder threads and hwaccel go before the input', () => {
+    const parsed = cameraSchema.parse({ id: 'c1', url: 'rtsp://cam/stream' });
+    const argv = buildFfmpegArgs({ camera: parsed, url: parsed.url, capabilities: modern, geometry: yolox, hwaccel: 'vaapi', socketTimeoutSeconds: 5, decodeThreads: 1 });
+    expect(argv.indexOf('-hwaccel')).toBeLessThan(argv.indexOf('-i'));
+    expect(argv.slice(argv.indexOf('-threads'), argv.indexOf('-threads') + 2)).toEqual(['-threads', '1']);
+    expect(argv.indexOf('-threads')).toBeLessThan(argv.indexOf('-i'));
+  });
+
   it('files: realtime and looped; no RTSP options', () => {
     const argv = args({ url: '/videos/a.mp4', loop: true, realtime: true });
     expect(argv.slice(4, 8)).toEqual(['-re', '-stream_loop', '-1', '-i']);
