@@ -3,7 +3,7 @@ import type { AgentConfig } from './config/schema.js';
 import { FrameScheduler } from './inference/frame-scheduler.js';
 import { InferenceService } from './inference/inference-service.js';
 import { geometryOf } from './inference/loaded-model.js';
-import { resolveConfiguredModel, type ResolvedModel } from './inference/model-files.js';
+import type { ResolvedModel } from './inference/model-files.js';
 import { IngestService } from './ingest/ingest-service.js';
 import { ServiceRunner } from './lifecycle/runner.js';
 import type { Service } from './lifecycle/service.js';
@@ -38,8 +38,7 @@ export interface Agent {
  * fixes the start order (stop runs in reverse): storage before its writers, the link before
  * the drain, the model and its scheduler before the cameras that feed them.
  */
-export function buildAgent(config: AgentConfig, log: Logger): Agent {
-  const model = resolveConfiguredModel(config.model.manifest, config.model.assetsDir);
+export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logger): Agent {
   const topics = deviceTopics(config.mqtt.topicPrefix, config.deviceId);
   const databaseFile = path.resolve(config.dataDir, config.storage.fileName);
   const services: Service[] = [];

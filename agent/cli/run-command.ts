@@ -71,7 +71,7 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
   log.info({ configFile: loaded.source, envOverrides: loaded.envApplied, deviceId: config.deviceId, mode }, 'cctv-agent starting');
 
   try {
-    agent = buildAgent(config, log);
+    agent = buildAgent(config, loaded.model, log);
   } catch (error) {
     for (const line of formatCliError(error)) io.err.write(`${scrubber.scrub(line)}\n`);
     startupFailed = true;
