@@ -15,10 +15,13 @@ export interface SchedulerDeps {
   log: Logger;
 }
 
-/** A frame between prepare() and finish(): the model that prepared it finishes it, even across a swap. */
-interface InFlight {
+/** A frame preprocessed into a lane: the model that prepared it runs and finishes it, even across a swap. */
+interface Prepared {
   model: LoadedModel;
   lane: Lane;
+}
+
+interface InFlight extends Prepared {
   run: Promise<ort.InferenceSession.ReturnType | Error>;
 }
 
@@ -82,23 +85,28 @@ export class FrameScheduler implements Service {
     return undefined;
   }
 
+  private anyReady(): boolean {
+    for (const slot of this.slots) if (slot.hasReady) return true;
+    return false;
+  }
+
   /** Takes the next frame into a lane of the active model and gives its buffer back at once. */
-  private prepareNext(): InFlight | undefined {
+  private prepareNext(): Prepared | undefined {
     const model = this.deps.models.active;
     if (!model?.canPrepare) return undefined;
     const slot = this.takeNextSlot();
     if (!slot) return undefined;
     const frame = slot.take()!;
     try {
-      return { model, lane: model.prepare(frame), run: undefined as never };
+      return { model, lane: model.prepare(frame) };
     } finally {
       slot.release(frame);
     }
   }
 
-  private launch(work: InFlight): InFlight {
-    work.run = work.model.execute(work.lane).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
-    return work;
+  private launch({ model, lane }: Prepared): InFlight {
+    const run = model.execute(lane).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+    return { model, lane, run };
   }
 
   private complete(work: InFlight, outputs: ort.InferenceSession.ReturnType | Error): void {
@@ -125,16 +133,16 @@ export class FrameScheduler implements Service {
     let inFlight: InFlight | undefined;
     for (;;) {
       const prepared = this.prepareNext();
-      if (inFlight) {
-        const outputs = await inFlight.run;
-        if (prepared) this.launch(prepared);
-        this.complete(inFlight, outputs);
-      } else if (prepared) {
-        this.launch(prepared);
+      const previous = inFlight;
+      if (previous) {
+        const outputs = await previous.run;
+        inFlight = prepared && this.launch(prepared);
+        this.complete(previous, outputs);
+      } else {
+        inFlight = prepared && this.launch(prepared);
       }
-      inFlight = prepared;
       if (inFlight) continue;
-      if (this.slots.some((slot) => slot.hasReady)) continue;
+      if (this.anyReady()) continue;
       if (!this.running) return;
       await new Promise<void>((resolve) => {
         this.wake = resolve;

@@ -20,10 +20,6 @@ describe('frame reader and latest-frame slot', () => {
       seen.push([frame.seq, frame.data[0]!, frame.data[FRAME - 1]!]);
       slot.release(frame);
     });
-    for (const size of [5, 1, 13, 7, 15]) {
-      const offset = seen.length === 0 && size === 5 ? 0 : undefined;
-      void offset;
-    }
     let position = 0;
     for (const size of [5, 1, 13, 7, 15]) {
       reader.push(stream.subarray(position, position + size));
