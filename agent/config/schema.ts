@@ -90,8 +90,19 @@ export const mqttSchema = z.strictObject({
   tls: tlsSchema.optional(),
   topicPrefix: z.string().regex(/^[^#+/][^#+]*[^#+/]$|^[^#+/]$/, { error: 'must be non-empty, without "#", "+" or a leading/trailing "/"' }).default('cctv').describe('First topic level: <prefix>/<deviceId>/...'),
   keepaliveSeconds: z.number().int().min(5).max(3600).default(30).describe('MQTT keep-alive.'),
-  reconnectMs: z.number().int().min(100).max(300_000).default(2000).describe('Delay between reconnect attempts.'),
+  protocol: z.enum(['auto', '5', '3.1.1']).default('auto').describe('auto: MQTT 5, falling back to 3.1.1 when the broker refuses it.'),
+  reconnectMs: z.number().int().min(100).max(300_000).default(1000).describe('First delay before reconnecting; doubles per failed attempt, with jitter.'),
+  reconnectMaxMs: z.number().int().min(100).max(3_600_000).default(30_000).describe('Cap of the reconnect delay.'),
   publishBatch: z.number().int().min(1).max(1000).default(100).describe('Outbox rows published per drain step.'),
+  expirySeconds: z.strictObject({
+    results: z.number().int().min(1).nullable().default(604_800).describe('MQTT 5 message expiry of results, counted from when the result was produced; null: never. Older outbox rows are dropped and counted.'),
+    telemetry: z.number().int().min(1).nullable().default(86_400).describe('Same, for telemetry samples.'),
+    events: z.number().int().min(1).nullable().default(604_800).describe('Same, for events.'),
+  }).prefault({}),
+  commands: z.strictObject({
+    enabled: z.boolean().default(true).describe('Subscribe to <prefix>/<deviceId>/cmd/+ and answer on the reply topic.'),
+    maxPayloadBytes: z.number().int().min(64).max(1_048_576).default(16_384).describe('Larger command payloads are refused with an error reply.'),
+  }).prefault({}),
 }).prefault({});
 
 export const configSchema = z.strictObject({
@@ -144,6 +155,20 @@ export const configSchema = z.strictObject({
     fileName: z.string().regex(/^[^/\\]+$/, { error: 'must be a file name inside dataDir, without slashes' }).default('agent.db').describe('Database file name inside dataDir.'),
     flushIntervalMs: z.number().int().min(10).max(10_000).default(250).describe('Results are written in one transaction per flush.'),
     maxBatchRows: z.number().int().min(1).max(10_000).default(500).describe('A flush happens early when this many results wait.'),
+    retention: z.strictObject({
+      resultsDays: z.number().positive().default(30).describe('Results older than this are pruned.'),
+      telemetryDays: z.number().positive().default(90).describe('Telemetry samples older than this are pruned.'),
+      eventsDays: z.number().positive().default(365).describe('Events older than this are pruned.'),
+      maxDatabaseMB: z.number().positive().nullable().default(2048).describe('Size cap of the database (file + WAL): above it the oldest results and telemetry go first. null: no cap.'),
+      minFreeDiskMB: z.number().min(0).default(256).describe('Below this much free space on the data disk the agent prunes early and enters the degraded mode.'),
+      pruneBatchRows: z.number().int().min(10).max(100_000).default(2000).describe('Rows deleted per pruning transaction: small, so the writer is never held long.'),
+      pruneIntervalSeconds: z.number().min(1).max(86_400).default(60).describe('How often retention runs.'),
+    }).prefault({}),
+    outboxMaxMessages: z.number().int().min(100).max(100_000_000).default(500_000).describe('Cap of messages kept for the broker; beyond it the oldest are dropped, counted and reported.'),
+  }).prefault({}),
+  telemetry: z.strictObject({
+    intervalSeconds: z.number().min(1).max(86_400).default(30).describe('A telemetry sample (system and pipeline) is stored and published this often.'),
+    publish: z.boolean().default(true).describe('false: samples are only stored locally.'),
   }).prefault({}),
   status: z.strictObject({
     intervalSeconds: z.number().min(1).max(3600).default(5).describe('One-line status on a terminal.'),

@@ -46,4 +46,39 @@ export const migrations: ReadonlyArray<{ version: number; description: string; s
       CREATE INDEX events_at ON events (at);
     `,
   },
+  {
+    version: 2,
+    description: 'telemetry samples; outbox expiry; persistent counters',
+    sql: `
+      -- One row per telemetry sample: the published JSON, plus the columns charts and
+      -- summaries read without parsing it.
+      CREATE TABLE telemetry (
+        id INTEGER PRIMARY KEY,
+        message_id TEXT NOT NULL UNIQUE,
+        at INTEGER NOT NULL,
+        interval_s REAL NOT NULL,
+        cpu_percent REAL,
+        temperature_c REAL,
+        memory_available_bytes INTEGER,
+        disk_free_bytes INTEGER,
+        rss_bytes INTEGER,
+        fps REAL NOT NULL,
+        inference_p50_ms REAL NOT NULL,
+        inference_p95_ms REAL NOT NULL,
+        outbox_depth INTEGER NOT NULL,
+        database_bytes INTEGER NOT NULL,
+        sample TEXT NOT NULL
+      );
+      CREATE INDEX telemetry_at ON telemetry (at);
+
+      -- MQTT 5 message expiry: a message older than this is dropped instead of sent late.
+      ALTER TABLE outbox ADD COLUMN expires_at INTEGER;
+
+      -- Figures that must survive restarts (e.g. outbox messages dropped when it was full).
+      CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
