@@ -7,6 +7,8 @@ export interface OutboxMessage {
   payload: Buffer;
   qos: 0 | 1 | 2;
   retain: boolean;
+  /** ms epoch after which the message must not be sent (MQTT 5 message expiry); null: never. */
+  expiresAt: number | null;
 }
 
 /** What the MQTT side needs from the outbox: read in order, delete once acknowledged. */
@@ -14,6 +16,8 @@ export interface OutboxReader {
   peek(afterId: number, limit: number): OutboxMessage[];
   remove(ids: readonly number[]): void;
   depth(): number;
+  /** Deletes rows that expired before the broker took them, and counts them (counter outbox_expired). */
+  dropExpired(ids: readonly number[]): void;
 }
 
 export class SqliteOutbox implements OutboxReader {
@@ -21,16 +25,28 @@ export class SqliteOutbox implements OutboxReader {
   private readonly removeStatement;
   private readonly depthStatement;
   private readonly removeMany;
+  private readonly dropExpiredMany;
 
   constructor(db: Db) {
-    this.peekStatement = db.prepare<[number, number], { id: number; message_id: string; topic: string; payload: Buffer; qos: number; retain: number }>(
-      'SELECT id, message_id, topic, payload, qos, retain FROM outbox WHERE id > ? ORDER BY id LIMIT ?',
+    this.peekStatement = db.prepare<[number, number], { id: number; message_id: string; topic: string; payload: Buffer; qos: number; retain: number; expires_at: number | null }>(
+      'SELECT id, message_id, topic, payload, qos, retain, expires_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?',
     );
     this.removeStatement = db.prepare<[number]>('DELETE FROM outbox WHERE id = ?');
     this.depthStatement = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM outbox');
     this.removeMany = db.transaction((ids: readonly number[]) => {
       for (const id of ids) this.removeStatement.run(id);
     });
+    const countExpired = db.prepare<[number]>(
+      "INSERT INTO counters (name, value) VALUES ('outbox_expired', ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+    );
+    this.dropExpiredMany = db.transaction((ids: readonly number[]) => {
+      for (const id of ids) this.removeStatement.run(id);
+      countExpired.run(ids.length);
+    });
+  }
+
+  dropExpired(ids: readonly number[]): void {
+    if (ids.length > 0) this.dropExpiredMany(ids);
   }
 
   peek(afterId: number, limit: number): OutboxMessage[] {
@@ -41,6 +57,7 @@ export class SqliteOutbox implements OutboxReader {
       payload: row.payload,
       qos: row.qos as 0 | 1 | 2,
       retain: row.retain === 1,
+      expiresAt: row.expires_at,
     }));
   }
 
