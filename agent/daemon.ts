@@ -12,10 +12,17 @@ import { EmbeddedBroker } from './mqtt/embedded-broker.js';
 import { MqttLink } from './mqtt/mqtt-link.js';
 import { OutboxDrain } from './mqtt/outbox-drain.js';
 import { deviceTopics } from './mqtt/topics.js';
+import { DiskReserve } from './storage/disk-reserve.js';
+import { EventLog } from './storage/event-log.js';
 import { ResultWriter } from './storage/result-writer.js';
+import { RetentionService } from './storage/retention.js';
+import { StorageCondition } from './storage/storage-condition.js';
 import { StorageService } from './storage/storage-service.js';
 import { PipelineStats } from './telemetry/pipeline-stats.js';
 import { STATUS_FILE_NAME, StatusFile } from './telemetry/status-file.js';
+import { SystemSampler } from './telemetry/system-sampler.js';
+import { TelemetryService } from './telemetry/telemetry-service.js';
+import { errorMessage, isAgentError } from './errors.js';
 import type { StatusInputs } from './telemetry/status-line.js';
 
 export interface Agent {
@@ -65,16 +72,62 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     drain = new OutboxDrain({ outbox: () => storage.outbox, publisher: link, batchSize: config.mqtt.publishBatch, log: log.child({ module: 'outbox' }) });
   }
 
+  const expiryMs = (seconds: number | null): number | null => (seconds === null ? null : seconds * 1000);
+  const wakeDrain = drain ? { onCommitted: () => drain.wake() } : {};
+  const storageLog = log.child({ module: 'storage' });
+  const events = new EventLog({
+    db: () => storage.openDb,
+    deviceId: config.deviceId,
+    topic: link ? topics.events : undefined,
+    expiryMs: expiryMs(config.mqtt.expirySeconds.events),
+    ...wakeDrain,
+    log: log.child({ module: 'events' }),
+  });
+  const condition = new StorageCondition((change) => {
+    if (change.degraded) {
+      storageLog.error({ reason: change.reason, code: change.code }, 'storage degraded: classifying goes on, the newest results wait in memory, the oldest on disk are pruned');
+      events.record({ kind: 'storage-degraded', subject: 'database', code: change.reason === 'write-failed' ? 'STORAGE_WRITE_FAILED' : 'STORAGE_DISK_FULL', detail: { reason: change.reason, cause: change.code } });
+    } else {
+      storageLog.warn('storage recovered');
+      events.record({ kind: 'storage-recovered', subject: 'database' });
+    }
+  });
+  const retention = new RetentionService({
+    db: () => storage.db,
+    databaseFile,
+    dataDir: path.dirname(databaseFile),
+    config: config.storage.retention,
+    condition,
+    reserve: new DiskReserve(path.dirname(databaseFile), storageLog),
+    recordEvent: (event) => events.record(event),
+    log: storageLog,
+  });
+  const outboxOverflow = { dropped: 0, reportedAt: 0 };
   const writer = new ResultWriter({
     db: () => storage.db,
     deviceId: config.deviceId,
     resultsTopic: link ? topics.results : undefined,
+    expiryMs: expiryMs(config.mqtt.expirySeconds.results),
     flushIntervalMs: config.storage.flushIntervalMs,
     maxBatchRows: config.storage.maxBatchRows,
-    ...(drain ? { onCommitted: () => drain.wake() } : {}),
+    condition,
+    onDiskFull: () => retention.emergency(),
+    afterCommit: () => {
+      if (events.pending > 0) events.retry();
+      if (!link) return;
+      outboxOverflow.dropped += storage.outbox.enforceCap(config.storage.outboxMaxMessages);
+      // One event a minute at most while the broker stays away, with the count since the last.
+      if (outboxOverflow.dropped > 0 && Date.now() - outboxOverflow.reportedAt >= 60_000) {
+        storageLog.warn({ dropped: outboxOverflow.dropped, cap: config.storage.outboxMaxMessages }, 'outbox full: oldest messages dropped');
+        events.record({ kind: 'outbox-overflow', subject: 'outbox', detail: { dropped: outboxOverflow.dropped, cap: config.storage.outboxMaxMessages } });
+        outboxOverflow.dropped = 0;
+        outboxOverflow.reportedAt = Date.now();
+      }
+    },
+    ...wakeDrain,
     log: log.child({ module: 'results' }),
   });
-  services.push(writer);
+  services.push(events, retention, writer);
   if (link && drain) services.push(link, drain);
 
   const inference = new InferenceService(model, config.inference, log.child({ module: 'inference' }));
@@ -84,19 +137,42 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     geometry: geometryOf(model.manifest),
     log: log.child({ module: 'ingest' }),
     onSlotsChanged: () => scheduler?.refreshSlots(),
+    onCameraStateChange: (change) =>
+      events.record({ kind: 'camera-state', subject: change.cameraId, code: change.code, detail: { from: change.from, to: change.to } }),
   });
   const stats = new PipelineStats();
+  const telemetryStats = new PipelineStats();
   scheduler = new FrameScheduler({
     slots: () => ingest.slots,
     models: inference,
     onResult: (result) => {
       writer.enqueue(result);
       stats.record(result);
+      telemetryStats.record(result);
     },
     log: log.child({ module: 'scheduler' }),
   });
   // The scheduler starts before the cameras and so stops after them: it drains their last frames.
   services.push(inference, scheduler, ingest);
+
+  const telemetry = new TelemetryService({
+    db: () => storage.db,
+    deviceId: config.deviceId,
+    intervalMs: config.telemetry.intervalSeconds * 1000,
+    topic: link && config.telemetry.publish ? topics.telemetry : undefined,
+    expiryMs: expiryMs(config.mqtt.expirySeconds.telemetry),
+    system: new SystemSampler(path.dirname(databaseFile), log.child({ module: 'system' })),
+    stats: telemetryStats,
+    cameras: () => ingest.cameras(),
+    model: () => inference.current,
+    pendingWrites: () => writer.pendingCount,
+    outbox: () => ({ depth: link ? storage.outbox.depth() : 0, dropped: link ? storage.outbox.counter('outbox_dropped') : 0 }),
+    databaseBytes: () => storage.sizeBytes(),
+    condition,
+    ...wakeDrain,
+    log: log.child({ module: 'telemetry' }),
+  });
+  services.push(telemetry);
 
   // Started first and stopped last: its final write shows every service stopped.
   const statusFile = new StatusFile({
@@ -121,7 +197,16 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
       outboxDepth: drain ? (drain.health().detail?.['depth'] as number) : 0,
     }),
     reconfigureCameras: (cameras) => ingest.reconfigure(cameras),
-    swapModel: (resolved) => inference.swapTo(resolved),
+    swapModel: async (resolved) => {
+      try {
+        const outcome = await inference.swapTo(resolved);
+        events.record({ kind: 'model-swapped', subject: resolved.manifest.id, detail: { ...outcome } });
+        return outcome;
+      } catch (error) {
+        events.record({ kind: 'model-rejected', subject: resolved.manifest.id, code: isAgentError(error) ? error.code : 'MODEL_LOAD_FAILED', detail: { message: errorMessage(error) } });
+        throw error;
+      }
+    },
     isAlive: (maxSilenceMs) =>
       Date.now() - scheduler!.lastResultAt < maxSilenceMs ||
       // No result lately is fine while every camera is in a state that ends by itself or needs a

@@ -52,6 +52,16 @@ export interface SupervisorDeps {
   random?: () => number;
   /** Continues a replaced supervisor's frame numbering. */
   firstSeq?: number;
+  /** Told of every state change (for the events table); must not throw. */
+  onStateChange?: (change: CameraStateChange) => void;
+}
+
+export interface CameraStateChange {
+  cameraId: string;
+  from: CameraStateName;
+  to: CameraStateName;
+  /** The error code behind a move to backoff or failed-config. */
+  code: string | undefined;
 }
 
 /** The camera refused us: retrying fast only fills its logs (and may lock the account). */
@@ -135,7 +145,10 @@ export class CameraSupervisor {
   private setState(state: CameraStateName, detail?: Record<string, unknown>): void {
     if (state === this.state) return;
     this.log.info({ from: this.state, to: state, ...detail }, 'camera state');
+    const from = this.state;
     this.state = state;
+    const code = detail?.['error'];
+    this.deps.onStateChange?.({ cameraId: this.camera.id, from, to: state, code: typeof code === 'string' ? code : undefined });
     this.since = Date.now();
     if (state === 'streaming') this.streamingSince = this.since;
   }

@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { AgentConfig, CameraConfig } from '../config/schema.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
-import { CameraSupervisor, type CameraState, type SupervisorSettings } from './camera-supervisor.js';
+import { CameraSupervisor, type CameraState, type CameraStateChange, type SupervisorSettings } from './camera-supervisor.js';
 import { bundledFfmpegPath, probeFfmpeg, type FfmpegCapabilities } from './ffmpeg-binary.js';
 import type { Spawner } from './ffmpeg-process.js';
 import type { FrameGeometry } from './frame-geometry.js';
@@ -16,6 +16,7 @@ export interface IngestDeps {
   spawner?: Spawner;
   /** Told when cameras come and go, so the scheduler reads the new slot list. */
   onSlotsChanged?: () => void;
+  onCameraStateChange?: (change: CameraStateChange) => void;
 }
 
 /**
@@ -61,6 +62,7 @@ export class IngestService implements Service {
       log: this.deps.log,
       ...(this.deps.spawner ? { spawner: this.deps.spawner } : {}),
       ...(firstSeq !== undefined ? { firstSeq } : {}),
+      ...(this.deps.onCameraStateChange ? { onStateChange: this.deps.onCameraStateChange } : {}),
     });
     this.supervisors.set(camera.id, supervisor);
     supervisor.start();

@@ -21,6 +21,8 @@ export function openDatabase(file: string, options: { readonly?: boolean } = {})
   }
   db.pragma('busy_timeout = 2000');
   if (options.readonly) return db;
+  // Only possible before the first table: lets pruning hand free pages back to the disk.
+  if (schemaVersion(db) === 0) db.pragma('auto_vacuum = INCREMENTAL');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');

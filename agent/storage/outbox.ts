@@ -26,6 +26,9 @@ export class SqliteOutbox implements OutboxReader {
   private readonly depthStatement;
   private readonly removeMany;
   private readonly dropExpiredMany;
+  private readonly boundsStatement;
+  private readonly counterStatement;
+  private readonly dropOldest;
 
   constructor(db: Db) {
     this.peekStatement = db.prepare<[number, number], { id: number; message_id: string; topic: string; payload: Buffer; qos: number; retain: number; expires_at: number | null }>(
@@ -39,10 +42,33 @@ export class SqliteOutbox implements OutboxReader {
     const countExpired = db.prepare<[number]>(
       "INSERT INTO counters (name, value) VALUES ('outbox_expired', ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
     );
+    this.counterStatement = db.prepare<[string], { value: number }>('SELECT value FROM counters WHERE name = ?');
+    this.boundsStatement = db.prepare<[], { lo: number | null; hi: number | null }>('SELECT min(id) AS lo, max(id) AS hi FROM outbox');
+    const deleteOldest = db.prepare<[number]>('DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)');
+    const countDropped = db.prepare<[number]>(
+      "INSERT INTO counters (name, value) VALUES ('outbox_dropped', ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+    );
+    this.dropOldest = db.transaction((count: number) => {
+      deleteOldest.run(count);
+      countDropped.run(count);
+    });
     this.dropExpiredMany = db.transaction((ids: readonly number[]) => {
       for (const id of ids) this.removeStatement.run(id);
       countExpired.run(ids.length);
     });
+  }
+
+  /**
+   * Keeps at most `max` rows, dropping the oldest and counting them (counter outbox_dropped).
+   * Cheap when under the cap: ids only grow, so max(id) - min(id) bounds the count.
+   */
+  enforceCap(max: number): number {
+    const bounds = this.boundsStatement.get()!;
+    if (bounds.lo === null || bounds.hi === null || bounds.hi - bounds.lo + 1 <= max) return 0;
+    const excess = this.depth() - max;
+    if (excess <= 0) return 0;
+    this.dropOldest(excess);
+    return excess;
   }
 
   dropExpired(ids: readonly number[]): void {
@@ -67,5 +93,10 @@ export class SqliteOutbox implements OutboxReader {
 
   depth(): number {
     return this.depthStatement.get()!.n;
+  }
+
+  /** A persistent counter (outbox_dropped, outbox_expired); 0 when never set. */
+  counter(name: string): number {
+    return this.counterStatement.get(name)?.value ?? 0;
   }
 }

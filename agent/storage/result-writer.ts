@@ -4,16 +4,25 @@ import type { InferenceResult } from '../inference/result.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import type { Db } from './database.js';
+import { isDiskFull, type StorageCondition } from './storage-condition.js';
 
 export interface ResultWriterDeps {
   db: () => Db;
   deviceId: string;
   /** Set when results are published: each result gets an outbox row in the same transaction. */
   resultsTopic: string | undefined;
+  /** MQTT 5 message expiry of results, counted from capture; null: never. */
+  expiryMs?: number | null;
   flushIntervalMs: number;
   maxBatchRows: number;
   /** Called after each commit that added outbox rows (wakes the MQTT drain). */
   onCommitted?: () => void;
+  /** Told of each failed and successful write: drives the degraded mode. */
+  condition?: StorageCondition;
+  /** A write met a full disk: prune now. */
+  onDiskFull?: () => void;
+  /** After each commit: keeps the outbox under its cap. */
+  afterCommit?: () => void;
   log: Logger;
 }
 
@@ -58,8 +67,9 @@ export class ResultWriter implements Service {
       `INSERT INTO results (message_id, camera_id, seq, captured_at, model_id, model_version, task, vehicle_count, vehicles, top, inference_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const insertOutbox = db.prepare('INSERT INTO outbox (message_id, topic, payload, qos, retain, created_at) VALUES (?, ?, ?, 1, 0, ?)');
+    const insertOutbox = db.prepare('INSERT INTO outbox (message_id, topic, payload, qos, retain, created_at, expires_at) VALUES (?, ?, ?, 1, 0, ?, ?)');
     const { resultsTopic, deviceId } = this.deps;
+    const expiryMs = this.deps.expiryMs ?? null;
     this.writeBatch = db.transaction((batch: InferenceResult[]) => {
       const now = Date.now();
       for (const result of batch) {
@@ -68,7 +78,10 @@ export class ResultWriter implements Service {
           messageId, result.cameraId, result.seq, result.capturedAt, result.model.id, result.model.version, result.task,
           result.vehicles.length, JSON.stringify(result.vehicles), result.top ? JSON.stringify(result.top) : null, result.inferenceMs,
         );
-        if (resultsTopic !== undefined) insertOutbox.run(messageId, resultsTopic, Buffer.from(resultPayload(result, messageId, deviceId)), now);
+        if (resultsTopic !== undefined) {
+          const expiresAt = expiryMs === null ? null : result.capturedAt + expiryMs;
+          insertOutbox.run(messageId, resultsTopic, Buffer.from(resultPayload(result, messageId, deviceId)), now, expiresAt);
+        }
       }
     });
     this.timer = setInterval(() => this.flush(), this.deps.flushIntervalMs);
@@ -79,6 +92,11 @@ export class ResultWriter implements Service {
     if (this.pending.length >= this.deps.maxBatchRows) this.flush();
   }
 
+  /** Results waiting in memory for the next flush. */
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
   flush(): void {
     if (this.pending.length === 0 || !this.writeBatch) return;
     const batch = this.pending;
@@ -87,17 +105,23 @@ export class ResultWriter implements Service {
       this.writeBatch(batch);
       this.written += batch.length;
       this.lastError = undefined;
+      this.deps.condition?.writeSucceeded();
+      this.deps.afterCommit?.();
       if (this.deps.resultsTopic !== undefined) this.deps.onCommitted?.();
     } catch (error) {
       // Keep the batch for the next flush; a database that keeps refusing costs the oldest.
+      const failingBefore = this.lastError !== undefined;
       this.lastError = systemErrorCode(error) ?? errorMessage(error);
+      this.deps.condition?.writeFailed(error);
+      if (isDiskFull(error)) this.deps.onDiskFull?.();
       this.pending = batch.concat(this.pending);
       if (this.pending.length > MAX_PENDING) {
         const excess = this.pending.length - MAX_PENDING;
         this.pending.splice(0, excess);
         this.droppedWhileFailing += excess;
       }
-      this.deps.log.error({ code: this.lastError, pending: this.pending.length, dropped: this.droppedWhileFailing }, 'result write failed');
+      // Once per failure streak: a full disk would otherwise log four lines a second.
+      if (!failingBefore) this.deps.log.error({ code: this.lastError, pending: this.pending.length, dropped: this.droppedWhileFailing }, 'result write failed: keeping results in memory');
     }
   }
 
@@ -112,7 +136,7 @@ export class ResultWriter implements Service {
     return {
       ok: this.lastError === undefined,
       state: this.lastError ? `failing: ${this.lastError}` : 'writing',
-      detail: { written: this.written, pending: this.pending.length, dropped: this.droppedWhileFailing },
+      detail: { written: this.written, pending: this.pending.length, dropped: this.droppedWhileFailing, ...(this.lastError ? { lastError: this.lastError } : {}) },
     };
   }
 }

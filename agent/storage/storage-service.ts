@@ -23,6 +23,11 @@ export class StorageService implements Service {
     return this.database;
   }
 
+  /** The connection, or undefined before start and after stop. */
+  get openDb(): Db | undefined {
+    return this.database?.open ? this.database : undefined;
+  }
+
   get outbox(): SqliteOutbox {
     if (!this.outboxReader) throw new Error('storage used before start');
     return this.outboxReader;
@@ -38,10 +43,14 @@ export class StorageService implements Service {
     }
   }
 
-  health(): Health {
-    // The WAL holds recent commits until a checkpoint: both files are the database's size.
+  /** The database file plus its WAL (recent commits live there until a checkpoint). */
+  sizeBytes(): number {
     let sizeBytes = 0;
     for (const file of [this.file, `${this.file}-wal`]) if (fs.existsSync(file)) sizeBytes += fs.statSync(file).size;
-    return { ok: this.database?.open === true, state: this.database?.open ? 'open' : 'closed', detail: { sizeBytes } };
+    return sizeBytes;
+  }
+
+  health(): Health {
+    return { ok: this.database?.open === true, state: this.database?.open ? 'open' : 'closed', detail: { sizeBytes: this.sizeBytes() } };
   }
 }

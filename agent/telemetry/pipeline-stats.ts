@@ -21,6 +21,8 @@ export class PipelineStats {
   private readonly vehicles = new Map<string, number>();
   private windowStart: number;
   totalResults = 0;
+  /** Results per camera since the agent started. */
+  readonly framesOutByCamera = new Map<string, number>();
 
   constructor(private readonly now: () => number = Date.now) {
     this.windowStart = now();
@@ -31,6 +33,7 @@ export class PipelineStats {
     this.samples++;
     this.frames++;
     this.totalResults++;
+    this.framesOutByCamera.set(result.cameraId, (this.framesOutByCamera.get(result.cameraId) ?? 0) + 1);
     for (const vehicle of result.vehicles) this.vehicles.set(vehicle.type, (this.vehicles.get(vehicle.type) ?? 0) + 1);
   }
 
