@@ -73,10 +73,12 @@ export class RetentionService implements Service {
   trigger(): Promise<void> {
     this.running ??= this.pass().finally(() => {
       this.running = undefined;
-      if (this.emergencyWanted && !this.stopped) this.retryTimer ??= setTimeout(() => {
+      if (!this.emergencyWanted || this.stopped || this.retryTimer) return;
+      const wait = Math.max(0, this.lastEmergencyAt + EMERGENCY_MIN_GAP_MS - Date.now());
+      this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
         void this.trigger();
-      }, EMERGENCY_MIN_GAP_MS);
+      }, wait);
     });
     return this.running;
   }
@@ -137,12 +139,15 @@ export class RetentionService implements Service {
     return total;
   }
 
-  /** Bytes the data takes: pages in use (free pages are reused first) plus the WAL. */
+  /**
+   * Bytes the data takes: pages in use (free pages are reused first). The WAL is left out:
+   * it holds copies of pages, is folded back by checkpoints, and pruning itself grows it.
+   */
   usedBytes(): number {
     const db = this.deps.db();
     const pageSize = db.pragma('page_size', { simple: true }) as number;
     const pages = (db.pragma('page_count', { simple: true }) as number) - (db.pragma('freelist_count', { simple: true }) as number);
-    return pages * pageSize + fileSize(`${this.deps.databaseFile}-wal`);
+    return pages * pageSize;
   }
 
   private async enforceSizeCap(): Promise<void> {
@@ -161,17 +166,17 @@ export class RetentionService implements Service {
       if (results.n + telemetry.n === 0) break;
       removed += await this.pruneOldest('results', Math.max(1, Math.ceil(results.n / 20)));
       removed += await this.pruneOldest('telemetry', Math.ceil(telemetry.n / 20));
-      db.pragma('wal_checkpoint(PASSIVE)');
       used = this.usedBytes();
     }
     this.releaseFreePages();
+    db.pragma('wal_checkpoint(TRUNCATE)');
     this.deps.log.warn({ capMb, beforeBytes: before, afterBytes: used, rows: removed }, 'database above its size cap: oldest rows pruned');
     this.deps.recordEvent({ kind: 'storage-pruned', subject: 'database', detail: { reason: 'size-cap', rows: removed, beforeBytes: before, afterBytes: used } });
   }
 
   private async emergencyPrune(): Promise<void> {
     // Room for SQLite to write the deletions: a full disk cannot even grow the WAL.
-    await this.deps.reserve.release();
+    const reserveReleased = await this.deps.reserve.release();
     const db = this.deps.db();
     const counts = {
       results: (db.prepare('SELECT count(*) AS n FROM results').get() as { n: number }).n,
@@ -180,11 +185,11 @@ export class RetentionService implements Service {
     const rows =
       (await this.pruneOldest('results', Math.max(this.deps.config.pruneBatchRows, Math.ceil(counts.results * EMERGENCY_SHARE)))) +
       (await this.pruneOldest('telemetry', Math.ceil(counts.telemetry * EMERGENCY_SHARE)));
-    db.pragma('wal_checkpoint(TRUNCATE)');
     this.releaseFreePages();
+    db.pragma('wal_checkpoint(TRUNCATE)');
     const freeBytes = await freeDiskBytes(this.deps.dataDir);
-    this.deps.log.warn({ rows, freeBytes }, 'disk full: oldest results and telemetry pruned');
-    this.deps.recordEvent({ kind: 'storage-pruned', subject: 'database', code: 'STORAGE_DISK_FULL', detail: { reason: 'disk-full', rows, freeBytes } });
+    this.deps.log.warn({ rows, freeBytes, reserveReleased }, 'disk full: oldest results and telemetry pruned');
+    this.deps.recordEvent({ kind: 'storage-pruned', subject: 'database', code: 'STORAGE_DISK_FULL', detail: { reason: 'disk-full', rows, freeBytes, reserveReleased } });
   }
 
   /** With auto_vacuum=INCREMENTAL (new databases) free pages go back to the file system. */
