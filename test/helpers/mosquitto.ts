@@ -83,6 +83,8 @@ export interface MosquittoHandle {
   restart(): Promise<void>;
   /** Simulates a crash: SIGKILL, no restart. restart() brings it back. */
   kill(): Promise<void>;
+  /** An orderly stop (SIGTERM: persistence is saved) that keeps the files; restart() brings it back. */
+  pause(): Promise<void>;
   /** Everything the broker (all its incarnations) wrote to stderr/stdout. */
   logs(): string;
 }
@@ -354,6 +356,9 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
         // Same port: a client holding it (e.g. in TIME_WAIT) does not block
         // mosquitto, which binds with SO_REUSEADDR.
         await launch();
+      },
+      async pause() {
+        await stopProc();
       },
       async kill() {
         const p = proc;

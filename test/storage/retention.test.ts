@@ -73,7 +73,7 @@ describe('retention', () => {
     const event = db.prepare(`INSERT INTO events (at, kind) VALUES (?, 'camera-state')`);
     for (let i = 0; i < 50; i++) event.run(i < 20 ? now - 400 * DAY_MS : now);
 
-    await retention.start(new AbortController().signal);
+    await retention.start();
     await retention.trigger();
     await retention.stop();
 
@@ -94,7 +94,7 @@ describe('retention', () => {
     expect(before).toBeGreaterThan(8 * 1024 * 1024);
     const newest = db.prepare('SELECT max(id) AS id FROM results').get() as { id: number };
 
-    await retention.start(new AbortController().signal);
+    await retention.start();
     await retention.trigger();
     await retention.stop();
 
@@ -113,7 +113,7 @@ describe('retention', () => {
     const { db, retention, events } = setup();
     const reserveFile = path.join(path.dirname(db.name), RESERVE_FILE_NAME);
     insertResults(db, 3000, (i) => Date.now() - 3000 + i);
-    await retention.start(new AbortController().signal);
+    await retention.start();
     await retention.trigger();
     expect(fs.statSync(reserveFile).size).toBeGreaterThan(0);
     retention.emergency();
@@ -149,7 +149,7 @@ describe('a database that refuses writes (SQLITE_FULL through max_page_count)', 
       log,
     });
     await writer.start();
-    await retention.start(new AbortController().signal);
+    await retention.start();
     await retention.trigger();
     const result = (seq: number): InferenceResult => ({
       cameraId: 'cam', seq, capturedAt: Date.now(), model: { id: 'm', version: '1' }, task: 'detection',
