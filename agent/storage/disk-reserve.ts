@@ -1,3 +1,4 @@
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { systemErrorCode } from '../errors.js';
@@ -68,10 +69,11 @@ export class DiskReserve {
     }
   }
 
-  async release(): Promise<boolean> {
+  /** Synchronous on purpose: the space must be there for the very next statement. */
+  releaseNow(): boolean {
     const had = this.held;
     this.held = false;
-    await fs.rm(this.file, { force: true });
+    fsSync.rmSync(this.file, { force: true });
     if (had) this.log.warn({ bytes: this.size }, 'disk reserve released to let pruning run');
     return had;
   }

@@ -28,6 +28,9 @@ const EMERGENCY_SHARE = 0.1;
 const SIZE_HYSTERESIS = 0.9;
 const DAY_MS = 86_400_000;
 const EMERGENCY_MIN_GAP_MS = 5000;
+/** Rows per step of an emergency pruning: a few hundred KiB of WAL at most. */
+const EMERGENCY_STEP_ROWS = 200;
+const EMERGENCY_VACUUM_PAGES = 64;
 
 interface PrunableTable {
   name: 'results' | 'telemetry' | 'events';
@@ -126,17 +129,20 @@ export class RetentionService implements Service {
   }
 
   private async pruneOldest(table: 'results' | 'telemetry', rows: number): Promise<number> {
-    const db = this.deps.db();
-    const statement = db.prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} ORDER BY id LIMIT ?)`);
     let total = 0;
     while (total < rows && !this.stopped) {
-      const { changes } = statement.run(Math.min(this.deps.config.pruneBatchRows, rows - total));
+      const changes = this.deleteOldest(table, Math.min(this.deps.config.pruneBatchRows, rows - total));
       total += changes;
       if (changes === 0) break;
       await nextTurn();
     }
-    this.pruned[table] += total;
     return total;
+  }
+
+  private deleteOldest(table: 'results' | 'telemetry', rows: number): number {
+    const { changes } = this.deps.db().prepare(`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} ORDER BY id LIMIT ?)`).run(rows);
+    this.pruned[table] += changes;
+    return changes;
   }
 
   /**
@@ -175,27 +181,52 @@ export class RetentionService implements Service {
   }
 
   private async emergencyPrune(): Promise<void> {
-    // Room for SQLite to write the deletions: a full disk cannot even grow the WAL.
-    const reserveReleased = await this.deps.reserve.release();
+    // Room for SQLite to write the deletions: a full disk cannot even grow the WAL. From here
+    // to the end nothing yields, so no writer takes that room before the pruning does.
+    const reserveReleased = this.deps.reserve.releaseNow();
     const db = this.deps.db();
-    const counts = {
-      results: (db.prepare('SELECT count(*) AS n FROM results').get() as { n: number }).n,
-      telemetry: (db.prepare('SELECT count(*) AS n FROM telemetry').get() as { n: number }).n,
-    };
-    const rows =
-      (await this.pruneOldest('results', Math.max(this.deps.config.pruneBatchRows, Math.ceil(counts.results * EMERGENCY_SHARE)))) +
-      (await this.pruneOldest('telemetry', Math.ceil(counts.telemetry * EMERGENCY_SHARE)));
-    this.releaseFreePages();
+    // A write that failed for lack of space may have left the WAL file grown: give it back.
     db.pragma('wal_checkpoint(TRUNCATE)');
+    const count = (table: string): number => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    const targets = {
+      results: Math.max(this.deps.config.pruneBatchRows, Math.ceil(count('results') * EMERGENCY_SHARE)),
+      telemetry: Math.ceil(count('telemetry') * EMERGENCY_SHARE),
+    };
+    let rows = 0;
+    for (const table of ['results', 'telemetry'] as const) {
+      for (let done = 0; done < targets[table]; ) {
+        // Small steps, each folded back into the file: the WAL never needs more than a step.
+        const changes = this.deleteOldest(table, Math.min(EMERGENCY_STEP_ROWS, targets[table] - done));
+        db.pragma('wal_checkpoint(TRUNCATE)');
+        if (changes === 0) break;
+        done += changes;
+        rows += changes;
+      }
+    }
+    this.releaseFreePages(true);
     const freeBytes = await freeDiskBytes(this.deps.dataDir);
     this.deps.log.warn({ rows, freeBytes, reserveReleased }, 'disk full: oldest results and telemetry pruned');
     this.deps.recordEvent({ kind: 'storage-pruned', subject: 'database', code: 'STORAGE_DISK_FULL', detail: { reason: 'disk-full', rows, freeBytes, reserveReleased } });
   }
 
-  /** With auto_vacuum=INCREMENTAL (new databases) free pages go back to the file system. */
-  private releaseFreePages(): void {
+  /**
+   * With auto_vacuum=INCREMENTAL (new databases) free pages go back to the file system, in
+   * steps each followed by a checkpoint, since moving pages goes through the WAL first.
+   */
+  private releaseFreePages(stepwise = false): void {
     const db = this.deps.db();
-    if ((db.pragma('auto_vacuum', { simple: true }) as number) === 2) db.pragma('incremental_vacuum');
+    if ((db.pragma('auto_vacuum', { simple: true }) as number) !== 2) return;
+    if (!stepwise) {
+      db.pragma('incremental_vacuum');
+      return;
+    }
+    for (let free = db.pragma('freelist_count', { simple: true }) as number; free > 0; ) {
+      db.pragma(`incremental_vacuum(${EMERGENCY_VACUUM_PAGES})`);
+      db.pragma('wal_checkpoint(TRUNCATE)');
+      const left = db.pragma('freelist_count', { simple: true }) as number;
+      if (left >= free) break;
+      free = left;
+    }
   }
 
   private async checkFreeSpace(): Promise<void> {
