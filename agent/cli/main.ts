@@ -7,6 +7,7 @@ import { configCommand } from './config-command.js';
 import { processIo, type CliIo } from './io.js';
 import { runCommand } from './run-command.js';
 import { statusCommand } from './status-command.js';
+import { telemetryCommand } from './telemetry-command.js';
 
 const HELP = `cctv-agent: edge inference agent for highway CCTV
 
@@ -16,6 +17,10 @@ usage: cctv-agent <command> [options]
   demo [--config FILE]         run on the bundled highway clip with an embedded MQTT broker
   status [--config FILE | --data-dir DIR] [--json]
                                a running agent's cameras, model, outbox and errors (no broker needed)
+  telemetry [--since 1h] [--until T] [--camera ID] [--bucket 5m] [--json] [--follow]
+            [--config FILE | --data-dir DIR]
+                               the local telemetry log, read-only: latest sample, min/median/max,
+                               vehicles per type, events, charts (running or stopped agent)
   config check [FILE]          validate a config file (exit 2 with one line per problem)
   config print [--config FILE] print the effective config, secrets redacted
   config keys                  print every config key with its environment variable and default
@@ -36,6 +41,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       return configCommand(rest, io);
     case 'status':
       return statusCommand(rest, io);
+    case 'telemetry':
+      return telemetryCommand(rest, io);
     case 'assets':
       return runAssetsCommand(rest, io);
     case 'version':
