@@ -8,6 +8,8 @@ import { IngestService } from './ingest/ingest-service.js';
 import { ServiceRunner } from './lifecycle/runner.js';
 import type { Service } from './lifecycle/service.js';
 import type { Logger } from './log/logger.js';
+import { pingCommand, statusCommand } from './mqtt/builtin-commands.js';
+import { CommandRouter } from './mqtt/commands.js';
 import { EmbeddedBroker } from './mqtt/embedded-broker.js';
 import { MqttLink } from './mqtt/mqtt-link.js';
 import { OutboxDrain } from './mqtt/outbox-drain.js';
@@ -55,6 +57,8 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
 
   let drain: OutboxDrain | undefined;
   let link: MqttLink | undefined;
+  // Commands on <prefix>/<deviceId>/cmd/<name>: register more handlers here, before start.
+  let commands: CommandRouter | undefined;
   if (config.mqtt.enabled) {
     let brokerUrl: () => string = () => config.mqtt.url!;
     if (config.mqtt.url === undefined) {
@@ -70,6 +74,10 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
       log: log.child({ module: 'mqtt' }),
     });
     drain = new OutboxDrain({ outbox: () => storage.outbox, publisher: link, batchSize: config.mqtt.publishBatch, log: log.child({ module: 'outbox' }) });
+    if (config.mqtt.commands.enabled) {
+      commands = new CommandRouter({ topics, maxPayloadBytes: config.mqtt.commands.maxPayloadBytes, transport: link, log: log.child({ module: 'commands' }) });
+      commands.register('ping', pingCommand()).register('status', statusCommand(() => runner.health()));
+    }
   }
 
   const expiryMs = (seconds: number | null): number | null => (seconds === null ? null : seconds * 1000);
@@ -128,7 +136,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     log: log.child({ module: 'results' }),
   });
   services.push(events, retention, writer);
-  if (link && drain) services.push(link, drain);
+  if (link && drain) services.push(link, drain, ...(commands ? [commands] : []));
 
   const inference = new InferenceService(model, config.inference, log.child({ module: 'inference' }));
   let scheduler: FrameScheduler | undefined;

@@ -1,5 +1,6 @@
 // Regenerates the parts of the docs that are derived from the code's own schemas:
-// the config key table in docs/configuration.md and models/manifest.schema.json.
+// the config key table in docs/configuration.md, models/manifest.schema.json and the MQTT
+// payload JSON Schemas in docs/mqtt.md.
 // Run after ./build.sh: `node scripts/gen-docs.mjs`. test/docs checks they are current.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,15 +10,25 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { configKeysMarkdown } = await import(path.join(root, 'dist/agent/config/describe.js'));
 const { configSchema } = await import(path.join(root, 'dist/agent/config/schema.js'));
 const { manifestJsonSchema } = await import(path.join(root, 'dist/agent/inference/manifest.js'));
+const { mqttSchemasMarkdown } = await import(path.join(root, 'dist/agent/mqtt/schema-docs.js'));
+const { telemetrySampleSchema } = await import(path.join(root, 'dist/agent/telemetry/telemetry-sample.js'));
+const { eventPayloadSchema } = await import(path.join(root, 'dist/agent/storage/event-schema.js'));
 
 export const BEGIN = '<!-- generated: config keys (scripts/gen-docs.mjs) -->';
 export const END = '<!-- end generated -->';
+export const BEGIN_MQTT = '<!-- generated: MQTT payload schemas (scripts/gen-docs.mjs) -->';
 
-const docFile = path.join(root, 'docs/configuration.md');
-const doc = fs.readFileSync(docFile, 'utf8');
-const start = doc.indexOf(BEGIN);
-const end = doc.indexOf(END);
-if (start < 0 || end < start) throw new Error(`${docFile} lacks the generated-section markers`);
-fs.writeFileSync(docFile, `${doc.slice(0, start + BEGIN.length)}\n${configKeysMarkdown(configSchema)}\n${doc.slice(end)}`);
+/** Replaces what lies between `begin` and the next END marker in a doc. */
+function replaceSection(file, begin, text) {
+  const docFile = path.join(root, file);
+  const doc = fs.readFileSync(docFile, 'utf8');
+  const start = doc.indexOf(begin);
+  const end = doc.indexOf(END, start);
+  if (start < 0 || end < start) throw new Error(`${docFile} lacks the generated-section markers`);
+  fs.writeFileSync(docFile, `${doc.slice(0, start + begin.length)}\n${text}\n${doc.slice(end)}`);
+}
+
+replaceSection('docs/configuration.md', BEGIN, configKeysMarkdown(configSchema));
+replaceSection('docs/mqtt.md', BEGIN_MQTT, mqttSchemasMarkdown({ telemetry: telemetrySampleSchema, events: eventPayloadSchema }));
 fs.writeFileSync(path.join(root, 'models/manifest.schema.json'), `${JSON.stringify(manifestJsonSchema(), null, 2)}\n`);
-console.log('gen-docs: docs/configuration.md and models/manifest.schema.json updated');
+console.log('gen-docs: docs/configuration.md, docs/mqtt.md and models/manifest.schema.json updated');

@@ -1,27 +1,56 @@
 import { errorMessage } from '../errors.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
-import type { OutboxReader } from '../storage/outbox.js';
+import type { OutboxMessage, OutboxReader } from '../storage/outbox.js';
 
 const STOP_WAIT_MS = 2000;
+const IDLE_PASS_MS = 1000;
+/** Messages published and not yet acknowledged, at most: enough to keep a LAN broker busy. */
+export const DEFAULT_MAX_IN_FLIGHT = 500;
 
 export interface Publisher {
   readonly connected: boolean;
-  publish(topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean): Promise<void>;
+  /** `expiresAt` (ms epoch, or null: never) becomes the MQTT 5 message expiry where v5 is in use. */
+  publish(topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, expiresAt?: number | null): Promise<void>;
   onConnect(listener: () => void): void;
 }
 
 export interface OutboxDrainDeps {
   outbox: () => OutboxReader;
   publisher: Publisher;
+  /** Rows read and published per step (mqtt.publishBatch). */
   batchSize: number;
+  /** Unacknowledged messages at most; default DEFAULT_MAX_IN_FLIGHT (never below batchSize). */
+  maxInFlight?: number;
   log: Logger;
+  now?: () => number;
+}
+
+interface InFlightBatch {
+  rows: OutboxMessage[];
+  outcomes: Promise<PromiseSettledResult<void>[]>;
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** A stable key of an error for "log once per kind": its code, never its text. */
+function errorKey(error: unknown): string {
+  const code = typeof error === 'object' && error !== null && 'code' in error ? (error as { code: unknown }).code : undefined;
+  return typeof code === 'string' || typeof code === 'number' ? String(code) : 'no-code';
 }
 
 /**
- * Publishes outbox rows in id order and deletes each acknowledged prefix. A row whose
- * publish failed (link lost) stays, and so does everything after it: the next pass resends
- * from there, so delivery is at-least-once and in order; consumers dedupe by message id.
+ * Publishes outbox rows in id order and deletes each acknowledged prefix.
+ *
+ * Pipelined: up to `maxInFlight` messages are out at once, in batches of `batchSize`; the
+ * oldest batch is awaited, its acknowledged prefix deleted in one transaction, the window
+ * topped up, and the event loop given a turn (setImmediate) before the next batch, so a large
+ * backlog drains at the broker's pace without holding up frames and results.
+ *
+ * A row whose publish failed stays, and so does everything after it (later batches that were
+ * acknowledged too are not deleted): the next pass resends from the first failure, so delivery
+ * is at-least-once and in order; consumers dedupe by message id. Rows past their expiry are
+ * deleted and counted (outbox_expired) instead of sent.
  */
 export class OutboxDrain implements Service {
   readonly name = 'outbox-drain';
@@ -30,9 +59,17 @@ export class OutboxDrain implements Service {
   private wakeUp: (() => void) | undefined;
   private pendingWake = false;
   private published = 0;
+  private expired = 0;
+  private inFlight = 0;
   private lastError: string | undefined;
+  private lastErrorKey: string | undefined;
+  private readonly maxInFlight: number;
+  private readonly now: () => number;
 
-  constructor(private readonly deps: OutboxDrainDeps) {}
+  constructor(private readonly deps: OutboxDrainDeps) {
+    this.maxInFlight = Math.max(deps.batchSize, deps.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+    this.now = deps.now ?? Date.now;
+  }
 
   async start(): Promise<void> {
     this.running = true;
@@ -52,18 +89,16 @@ export class OutboxDrain implements Service {
       let moved = 0;
       let failed = false;
       try {
-        if (this.deps.publisher.connected) ({ moved, failed } = await this.drainBatch());
+        if (this.deps.publisher.connected) ({ moved, failed } = await this.drainPass());
       } catch (error) {
         // The store went away under us (shutdown) or refused a read: retry on the next pass.
         failed = true;
-        this.lastError = errorMessage(error);
-        if (this.running) this.deps.log.error({ err: this.lastError }, 'outbox drain failed');
+        this.noteError(error, 'outbox drain failed');
       }
       // After a failure wait (for the reconnect, or the retry tick) instead of spinning.
       if (!failed && (moved > 0 || this.pendingWake)) continue;
-      // Idle: sleep until woken; a periodic pass also retries after failures.
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 1000);
+        const timer = setTimeout(resolve, IDLE_PASS_MS);
         this.wakeUp = () => {
           clearTimeout(timer);
           resolve();
@@ -73,24 +108,83 @@ export class OutboxDrain implements Service {
     }
   }
 
-  private async drainBatch(): Promise<{ moved: number; failed: boolean }> {
+  /** One pass from the oldest row: until the outbox is empty, a publish fails, or the link drops. */
+  private async drainPass(): Promise<{ moved: number; failed: boolean }> {
     const outbox = this.deps.outbox();
-    const rows = outbox.peek(0, this.deps.batchSize);
-    if (rows.length === 0) return { moved: 0, failed: false };
-    const outcomes = await Promise.allSettled(rows.map((row) => this.deps.publisher.publish(row.topic, row.payload, row.qos, row.retain)));
-    let acknowledged = 0;
-    while (acknowledged < outcomes.length && outcomes[acknowledged]!.status === 'fulfilled') acknowledged++;
-    if (acknowledged < outcomes.length) {
-      const failure = outcomes[acknowledged] as PromiseRejectedResult;
-      const text = errorMessage(failure.reason);
-      if (text !== this.lastError) this.deps.log.warn({ err: text, unacknowledged: outcomes.length - acknowledged }, 'outbox publish failed: will resend');
-      this.lastError = text;
-    } else {
-      this.lastError = undefined;
+    const { publisher, batchSize } = this.deps;
+    const window: InFlightBatch[] = [];
+    let cursor = 0;
+    let exhausted = false;
+    let moved = 0;
+    let failed = false;
+    try {
+      while (this.running) {
+        while (!failed && !exhausted && this.inFlight < this.maxInFlight && publisher.connected) {
+          const rows = outbox.peek(cursor, Math.min(batchSize, this.maxInFlight - this.inFlight));
+          if (rows.length === 0) {
+            exhausted = true;
+            break;
+          }
+          cursor = rows[rows.length - 1]!.id;
+          const live = this.dropExpired(outbox, rows);
+          // A long run of expired rows is deleted batch by batch, not in one sitting.
+          if (live.length < rows.length) await yieldToEventLoop();
+          if (live.length === 0) continue;
+          this.inFlight += live.length;
+          window.push({ rows: live, outcomes: Promise.allSettled(live.map((row) => publisher.publish(row.topic, row.payload, row.qos, row.retain, row.expiresAt))) });
+          // One batch per turn of the event loop, also while the window fills up.
+          await yieldToEventLoop();
+        }
+        const batch = window.shift();
+        if (!batch) break;
+        const outcomes = await batch.outcomes;
+        this.inFlight -= batch.rows.length;
+        if (failed) continue; // past the first failure nothing is deleted: it is all resent
+        let acknowledged = 0;
+        while (acknowledged < outcomes.length && outcomes[acknowledged]!.status === 'fulfilled') acknowledged++;
+        outbox.remove(batch.rows.slice(0, acknowledged).map((row) => row.id));
+        this.published += acknowledged;
+        moved += acknowledged;
+        if (acknowledged < outcomes.length) {
+          failed = true;
+          this.noteError((outcomes[acknowledged] as PromiseRejectedResult).reason, 'outbox publish failed: will resend', { unacknowledged: outcomes.length - acknowledged });
+        } else {
+          this.lastError = undefined;
+          this.lastErrorKey = undefined;
+        }
+        // Let frames, results and timers run between batches.
+        await yieldToEventLoop();
+      }
+    } finally {
+      // Stopping mid-pass: what is still out settles on its own; its rows stay for next time.
+      for (const batch of window) this.inFlight -= batch.rows.length;
     }
-    outbox.remove(rows.slice(0, acknowledged).map((row) => row.id));
-    this.published += acknowledged;
-    return { moved: acknowledged, failed: acknowledged < rows.length };
+    // The link dropped between batches: not an error to log, but wait for it instead of spinning.
+    return { moved, failed: failed || (!exhausted && !publisher.connected) };
+  }
+
+  /** Deletes (and counts) rows whose expiry passed; returns the others, in order. */
+  private dropExpired(outbox: OutboxReader, rows: OutboxMessage[]): OutboxMessage[] {
+    const now = this.now();
+    const expired: number[] = [];
+    const live: OutboxMessage[] = [];
+    for (const row of rows) {
+      if (row.expiresAt !== null && row.expiresAt <= now) expired.push(row.id);
+      else live.push(row);
+    }
+    if (expired.length > 0) {
+      outbox.dropExpired(expired);
+      if (this.expired === 0) this.deps.log.warn({ dropped: expired.length }, 'outbox messages expired before the broker took them: dropped (counted in outbox_expired)');
+      this.expired += expired.length;
+    }
+    return live;
+  }
+
+  private noteError(error: unknown, message: string, fields: Record<string, unknown> = {}): void {
+    const key = errorKey(error);
+    if (this.running && key !== this.lastErrorKey) this.deps.log.warn({ err: errorMessage(error), code: key, ...fields }, message);
+    this.lastErrorKey = key;
+    this.lastError = errorMessage(error);
   }
 
   async stop(): Promise<void> {
@@ -102,11 +196,17 @@ export class OutboxDrain implements Service {
 
   health(): Health {
     let depth = -1;
+    let readError: string | undefined;
     try {
       depth = this.deps.outbox().depth();
     } catch (error) {
-      this.lastError = errorMessage(error);
+      readError = errorMessage(error);
     }
-    return { ok: this.lastError === undefined, state: this.running ? 'running' : 'stopped', detail: { published: this.published, depth } };
+    const lastError = readError ?? this.lastError;
+    return {
+      ok: lastError === undefined,
+      state: this.running ? 'running' : 'stopped',
+      detail: { published: this.published, expired: this.expired, inFlight: this.inFlight, depth, ...(lastError ? { lastError } : {}) },
+    };
   }
 }

@@ -10,6 +10,8 @@ export interface DeviceTopics {
   events: string;
   alerts: string;
   modelState: string;
+  /** The subscription for incoming commands: <base>/cmd/+ */
+  commandFilter: string;
   command(name: string): string;
   commandReply(name: string): string;
 }
@@ -24,7 +26,44 @@ export function deviceTopics(prefix: string, deviceId: string): DeviceTopics {
     events: `${base}/events`,
     alerts: `${base}/alerts`,
     modelState: `${base}/model/state`,
+    commandFilter: `${base}/cmd/+`,
     command: (name) => `${base}/cmd/${name}`,
     commandReply: (name) => `${base}/cmd/${name}/reply`,
   };
+}
+
+/** MQTT topic filter matching (`+` one level, `#` the rest), for dispatching received messages. */
+export function topicMatches(filter: string, topic: string): boolean {
+  const filterLevels = filter.split('/');
+  const topicLevels = topic.split('/');
+  for (let i = 0; i < filterLevels.length; i++) {
+    const level = filterLevels[i]!;
+    if (level === '#') return true;
+    if (i >= topicLevels.length) return false;
+    if (level !== '+' && level !== topicLevels[i]) return false;
+  }
+  return filterLevels.length === topicLevels.length;
+}
+
+/** The name of the command a message on <base>/cmd/<name> asks for, or undefined for any other topic. */
+export function commandName(topics: DeviceTopics, topic: string): string | undefined {
+  const prefix = `${topics.base}/cmd/`;
+  if (!topic.startsWith(prefix)) return undefined;
+  const name = topic.slice(prefix.length);
+  return name.includes('/') ? undefined : name;
+}
+
+/**
+ * May a command's MQTT 5 response topic be used for the reply? Only inside the device's own
+ * namespace (a sender must not make the device publish on another device's or the fleet's
+ * topics, and a broker ACL that grants the device its namespace only would refuse it, or
+ * disconnect the device, as some clustered brokers do); never the command subscription itself
+ * (the device would answer its own reply, forever); never a topic the device publishes data
+ * on (consumers parse those); never a wildcard (not a valid topic to publish on).
+ */
+export function isAllowedResponseTopic(topics: DeviceTopics, topic: string): boolean {
+  if (!topic.startsWith(`${topics.base}/`) || topic.length > 1024) return false;
+  if (topic.includes('+') || topic.includes('#') || topic.includes('\u0000')) return false;
+  if (topicMatches(topics.commandFilter, topic)) return false;
+  return ![topics.availability, topics.results, topics.telemetry, topics.events, topics.alerts, topics.modelState].includes(topic);
 }

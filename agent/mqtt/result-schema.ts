@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { vehicleTypes } from '../inference/manifest.js';
+
+/**
+ * The results payload as agent/storage/result-writer.ts resultPayload() builds it, for the
+ * JSON Schema in docs/mqtt.md; test/mqtt/payload-schemas.test.ts checks real payloads against it
+ * (strictly: a field added there and not here fails the test).
+ */
+export const resultPayloadSchema = z.strictObject({
+  id: z.string().describe('Unique message id (UUID), the same as results.message_id in SQLite: the deduplication key.'),
+  deviceId: z.string(),
+  cameraId: z.string(),
+  seq: z.number().int().nonnegative().describe('Per-camera frame number since the agent started, increasing across ffmpeg restarts.'),
+  capturedAt: z.string().describe('When the frame\'s last byte arrived from ffmpeg (ISO 8601, UTC).'),
+  model: z.strictObject({ id: z.string(), version: z.string() }).describe('Manifest id and version of the model that produced the result.'),
+  task: z.enum(['detection', 'classification']),
+  vehicles: z.array(z.strictObject({
+    type: z.enum(vehicleTypes).describe('The manifest\'s map of the model\'s label.'),
+    label: z.string().describe('The model\'s own class.'),
+    score: z.number().min(0).max(1),
+    box: z.tuple([z.number(), z.number(), z.number(), z.number()]).describe('[x, y, width, height], normalised to the source picture (0..1, origin top left).'),
+  })).describe('Detectors: one entry per vehicle (empty for classifiers).'),
+  top: z.array(z.strictObject({
+    label: z.string(),
+    type: z.enum(vehicleTypes).nullable().describe('null for non-vehicle classes.'),
+    score: z.number().min(0).max(1),
+  })).optional().describe('Classifiers only: the top-k classes.'),
+  inferenceMs: z.number().nonnegative().describe('Preprocessing + onnxruntime + decoding time of this frame.'),
+});

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { pingCommand, statusCommand } from './builtin-commands.js';
+import { commandEnvelopeSchema, commandReplySchema } from './command-schemas.js';
+import type { CommandHandler } from './commands.js';
+import { resultPayloadSchema } from './result-schema.js';
+import { deviceTopics } from './topics.js';
+
+/** The payload schemas owned by other folders, handed in by scripts/gen-docs.mjs and the docs test. */
+export interface PayloadSchemaInputs {
+  telemetry: z.ZodType;
+  /** agent/storage/event-schema.ts eventPayloadSchema. */
+  events: z.ZodType;
+  /** Commands beyond the built-in ping and status (as registered in agent/daemon.ts). */
+  commands?: Record<string, CommandHandler>;
+}
+
+/** The commands every agent answers, for the docs (their run() is never called here). */
+export function builtinCommandsForDocs(): Record<string, CommandHandler> {
+  return { ping: pingCommand(), status: statusCommand(() => ({})) };
+}
+
+function jsonSchema(schema: z.ZodType): string {
+  return ['```json', JSON.stringify(z.toJSONSchema(schema, { io: 'output' }), null, 2), '```'].join('\n');
+}
+
+/**
+ * The generated part of docs/mqtt.md: one JSON Schema per payload, from the very schemas the
+ * code builds or checks payloads with (zod 4 toJSONSchema, output side).
+ */
+export function mqttSchemasMarkdown(inputs: PayloadSchemaInputs): string {
+  const topics = deviceTopics('<prefix>', '<deviceId>');
+  const commands = { ...builtinCommandsForDocs(), ...inputs.commands };
+  const out: string[] = [];
+  const section = (title: string, text: string, schema: z.ZodType): void => {
+    out.push(`### ${title}`, '', text, '', jsonSchema(schema), '');
+  };
+  section(`\`${topics.results}\``, 'One message per inferred frame.', resultPayloadSchema);
+  section(`\`${topics.telemetry}\``, 'One message per telemetry sample (`telemetry.intervalSeconds`).', inputs.telemetry);
+  section(`\`${topics.events}\``, 'One message per event (state changes, errors, alerts).', inputs.events);
+  section(`\`${topics.command('<name>')}\` (request)`, 'Every command takes this envelope; `args` is checked against the command\'s own schema below.', commandEnvelopeSchema);
+  section(`\`${topics.commandReply('<name>')}\` (reply)`, 'Exactly one per request.', commandReplySchema);
+  for (const name of Object.keys(commands).sort()) {
+    const handler = commands[name]!;
+    out.push(`#### Command \`${name}\``, '', handler.description, '', '`args`:', '', jsonSchema(handler.args), '');
+    if (handler.result) out.push('`result` of a successful reply:', '', jsonSchema(handler.result), '');
+  }
+  return out.join('\n').trimEnd();
+}
