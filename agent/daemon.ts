@@ -23,6 +23,7 @@ import { StorageService } from './storage/storage-service.js';
 import { PipelineStats } from './telemetry/pipeline-stats.js';
 import { STATUS_FILE_NAME, StatusFile } from './telemetry/status-file.js';
 import { SystemSampler } from './telemetry/system-sampler.js';
+import { telemetryCommand } from './telemetry/telemetry-command.js';
 import { TelemetryService } from './telemetry/telemetry-service.js';
 import { errorMessage, isAgentError } from './errors.js';
 import type { StatusInputs } from './telemetry/status-line.js';
@@ -181,6 +182,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     log: log.child({ module: 'telemetry' }),
   });
   services.push(telemetry);
+  commands?.register('telemetry', telemetryCommand(() => telemetry.latest, () => telemetry.takeSample()));
 
   // Started first and stopped last: its final write shows every service stopped.
   const statusFile = new StatusFile({
@@ -201,7 +203,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     stats,
     status: () => ({
       cameras: ingest.cameras().map((camera) => ({ id: camera.id, state: camera.state })),
-      mqtt: link ? (link.connected ? 'connected' : 'disconnected') : 'off',
+      mqtt: link ? link.state : 'off',
       outboxDepth: drain ? (drain.health().detail?.['depth'] as number) : 0,
     }),
     reconfigureCameras: (cameras) => ingest.reconfigure(cameras),

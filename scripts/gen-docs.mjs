@@ -13,6 +13,7 @@ const { manifestJsonSchema } = await import(path.join(root, 'dist/agent/inferenc
 const { mqttSchemasMarkdown } = await import(path.join(root, 'dist/agent/mqtt/schema-docs.js'));
 const { telemetrySampleSchema } = await import(path.join(root, 'dist/agent/telemetry/telemetry-sample.js'));
 const { eventPayloadSchema } = await import(path.join(root, 'dist/agent/storage/event-schema.js'));
+const { telemetryCommand } = await import(path.join(root, 'dist/agent/telemetry/telemetry-command.js'));
 
 export const BEGIN = '<!-- generated: config keys (scripts/gen-docs.mjs) -->';
 export const END = '<!-- end generated -->';
@@ -29,6 +30,11 @@ function replaceSection(file, begin, text) {
 }
 
 replaceSection('docs/configuration.md', BEGIN, configKeysMarkdown(configSchema));
-replaceSection('docs/mqtt.md', BEGIN_MQTT, mqttSchemasMarkdown({ telemetry: telemetrySampleSchema, events: eventPayloadSchema }));
+replaceSection('docs/mqtt.md', BEGIN_MQTT, mqttSchemasMarkdown({
+  telemetry: telemetrySampleSchema,
+  events: eventPayloadSchema,
+  // Its run() is never called for the docs.
+  commands: { telemetry: telemetryCommand(() => undefined, () => Promise.reject(new Error('docs only'))) },
+}));
 fs.writeFileSync(path.join(root, 'models/manifest.schema.json'), `${JSON.stringify(manifestJsonSchema(), null, 2)}\n`);
 console.log('gen-docs: docs/configuration.md, docs/mqtt.md and models/manifest.schema.json updated');

@@ -19,8 +19,9 @@ export function builtinCommandsForDocs(): Record<string, CommandHandler> {
   return { ping: pingCommand(), status: statusCommand(() => ({})) };
 }
 
-function jsonSchema(schema: z.ZodType): string {
-  return ['```json', JSON.stringify(z.toJSONSchema(schema, { io: 'output' }), null, 2), '```'].join('\n');
+/** Payloads we send are documented as produced ('output'); requests as accepted ('input': defaults are optional). */
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'output'): string {
+  return ['```json', JSON.stringify(z.toJSONSchema(schema, { io }), null, 2), '```'].join('\n');
 }
 
 /**
@@ -31,17 +32,17 @@ export function mqttSchemasMarkdown(inputs: PayloadSchemaInputs): string {
   const topics = deviceTopics('<prefix>', '<deviceId>');
   const commands = { ...builtinCommandsForDocs(), ...inputs.commands };
   const out: string[] = [];
-  const section = (title: string, text: string, schema: z.ZodType): void => {
-    out.push(`### ${title}`, '', text, '', jsonSchema(schema), '');
+  const section = (title: string, text: string, schema: z.ZodType, io: 'input' | 'output' = 'output'): void => {
+    out.push(`### ${title}`, '', text, '', jsonSchema(schema, io), '');
   };
   section(`\`${topics.results}\``, 'One message per inferred frame.', resultPayloadSchema);
   section(`\`${topics.telemetry}\``, 'One message per telemetry sample (`telemetry.intervalSeconds`).', inputs.telemetry);
   section(`\`${topics.events}\``, 'One message per event (state changes, errors, alerts).', inputs.events);
-  section(`\`${topics.command('<name>')}\` (request)`, 'Every command takes this envelope; `args` is checked against the command\'s own schema below.', commandEnvelopeSchema);
+  section(`\`${topics.command('<name>')}\` (request)`, 'Every command takes this envelope; `args` is checked against the command\'s own schema below.', commandEnvelopeSchema, 'input');
   section(`\`${topics.commandReply('<name>')}\` (reply)`, 'Exactly one per request.', commandReplySchema);
   for (const name of Object.keys(commands).sort()) {
     const handler = commands[name]!;
-    out.push(`#### Command \`${name}\``, '', handler.description, '', '`args`:', '', jsonSchema(handler.args), '');
+    out.push(`#### Command \`${name}\``, '', handler.description, '', '`args`:', '', jsonSchema(handler.args, 'input'), '');
     if (handler.result) out.push('`result` of a successful reply:', '', jsonSchema(handler.result), '');
   }
   return out.join('\n').trimEnd();

@@ -57,6 +57,18 @@ describe('telemetry and events, stored and published', () => {
     agent = spawnAgent(['run', '--config', config]);
     await agent.waitForLog((line) => line.msg === 'cctv-agent running', 30_000);
     for (const deadline = Date.now() + 20_000; Date.now() < deadline && samples.filter((s) => s.pipeline.results > 0).length < 3; ) await sleep(200);
+
+    // The telemetry command answers with a fresh sample on the reply topic.
+    const replies: Array<{ requestId: string; ok: boolean; result?: unknown }> = [];
+    watcher.on('message', (topic, payload) => {
+      if (topic === 'cctv/telemetry/cmd/telemetry/reply') replies.push(JSON.parse(payload.toString()) as (typeof replies)[number]);
+    });
+    await watcher.subscribeAsync('cctv/telemetry/cmd/telemetry/reply', { qos: 1 });
+    await watcher.publishAsync('cctv/telemetry/cmd/telemetry', JSON.stringify({ requestId: 'now', args: { fresh: true } }), { qos: 1 });
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline && replies.length === 0; ) await sleep(100);
+    expect(replies).toHaveLength(1);
+    expect(replies[0]).toMatchObject({ requestId: 'now', ok: true });
+    const fresh = telemetrySampleSchema.parse(replies[0]!.result);
     agent.kill('SIGTERM');
     expect((await agent.exited).code).toBe(0);
     await watcher.endAsync();
@@ -86,6 +98,7 @@ describe('telemetry and events, stored and published', () => {
     // Every published sample is a stored one, byte for byte.
     const storedById = new Map(stored.map((row) => [row.message_id, row]));
     for (const sample of samples) expect(JSON.parse(storedById.get(sample.id)!.sample)).toEqual(sample);
+    expect(storedById.has(fresh.id)).toBe(true);
     expect(storedEvents[0]).toMatchObject({ kind: 'agent-started' });
     expect(storedEvents).toContainEqual({ kind: 'camera-state', subject: 'highway', code: null });
     expect(storedEvents.some((event) => event.kind === 'camera-state' && event.subject === 'missing' && event.code !== null)).toBe(true);
