@@ -37,6 +37,7 @@ import { bytesPerFrame, type FrameGeometry } from '../agent/ingest/frame-geometr
 import { SETPRIV } from '../agent/ingest/ingest-service.js';
 import { assetPath } from '../test/helpers/assets.js';
 import { startRtspServer, type RtspServerHandle } from '../test/helpers/rtsp-server.js';
+import { BenchCleanup } from './cleanup.js';
 
 // ---------------------------------------------------------------- settings
 
@@ -93,23 +94,7 @@ function loadAverage(): string {
 
 // ---------------------------------------------------------------- cleanup
 
-const cleanups = new Set<() => Promise<void> | void>();
-
-async function cleanupAll(): Promise<void> {
-  for (const cleanup of [...cleanups].reverse()) {
-    cleanups.delete(cleanup);
-    try {
-      await cleanup();
-    } catch (error) {
-      console.error(`cleanup failed: ${String(error)}`);
-    }
-  }
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  console.error(`\n${signal}: stopping ffmpeg and the RTSP server...`);
-  void cleanupAll().finally(() => process.exit(128 + (signal === 'SIGINT' ? 2 : 15)));
-}
+const cleanups = new BenchCleanup('stopping ffmpeg and the RTSP server');
 
 // ---------------------------------------------------------------- one measurement
 
@@ -285,8 +270,7 @@ interface Result {
 }
 
 async function main(): Promise<void> {
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  cleanups.installSignalHandlers();
 
   const bundledPath = bundledFfmpegPath();
   const binaries: Binary[] = [{ label: 'bundled', capabilities: await probeFfmpeg(bundledPath) }];
@@ -413,7 +397,5 @@ try {
   console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
   process.exitCode = 1;
 } finally {
-  await cleanupAll();
-  process.removeListener('SIGINT', onSignal);
-  process.removeListener('SIGTERM', onSignal);
+  await cleanups.runAll();
 }

@@ -31,6 +31,7 @@ import { ResultWriter } from '../agent/storage/result-writer.js';
 import { spawnManaged, type ManagedProcess } from '../test/helpers/managed-process.js';
 import { startMosquitto, type MosquittoHandle } from '../test/helpers/mosquitto.js';
 import { captureLogger } from '../test/support/capture-log.js';
+import { BenchCleanup } from './cleanup.js';
 
 const MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 10_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
@@ -51,21 +52,7 @@ const median = (values: number[]): number => percentile(values, 0.5);
 const f0 = (value: number): string => value.toFixed(0);
 const f1 = (value: number): string => value.toFixed(1);
 
-const cleanups = new Set<() => Promise<unknown> | void>();
-async function cleanupAll(): Promise<void> {
-  for (const cleanup of [...cleanups].reverse()) {
-    cleanups.delete(cleanup);
-    try {
-      await cleanup();
-    } catch (error) {
-      console.error(`cleanup failed: ${String(error)}`);
-    }
-  }
-}
-function onSignal(signal: NodeJS.Signals): void {
-  console.error(`\n${signal}: stopping mosquitto...`);
-  void cleanupAll().finally(() => process.exit(128 + (signal === 'SIGINT' ? 2 : 15)));
-}
+const cleanups = new BenchCleanup('stopping mosquitto');
 
 /** A result as the highway clip gives them: a handful of vehicles. */
 function result(cameraId: string, seq: number, capturedAt: number): InferenceResult {
@@ -224,8 +211,7 @@ async function round(broker: MosquittoHandle, window: number): Promise<Round> {
 }
 
 async function main(): Promise<void> {
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  cleanups.installSignalHandlers();
   const broker = await startMosquitto(NODELAY ? { extraConfig: ['set_tcp_nodelay true'] } : {});
   cleanups.add(() => broker.stop());
   console.log(`outbox drain bench: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load ${os.loadavg().map(f1).join(' ')}; mosquitto on 127.0.0.1 (set_tcp_nodelay ${NODELAY}), protocol ${PROTOCOL}`);
@@ -257,7 +243,5 @@ try {
   console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
   process.exitCode = 1;
 } finally {
-  await cleanupAll();
-  process.removeListener('SIGINT', onSignal);
-  process.removeListener('SIGTERM', onSignal);
+  await cleanups.runAll();
 }
