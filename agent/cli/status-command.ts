@@ -5,24 +5,12 @@ import { loadConfig } from '../config/load.js';
 import type { CameraState } from '../ingest/camera-supervisor.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import { STATUS_FILE_NAME, type StatusSnapshot } from '../telemetry/status-file.js';
+import { isProcessAlive, livenessOf, STATUS_STALE_AFTER_MS } from './agent-liveness.js';
 import type { CliIo } from './io.js';
 import { formatCliError } from './report-error.js';
 
 /** `status` exits 0 when the agent runs, 3 when it does not (as `systemctl status` does). */
 const NOT_RUNNING = 3;
-/** The agent rewrites the file every 2 s: older than this, it is hung or was killed. */
-const STALE_AFTER_MS = 10_000;
-
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to another user (the service user): alive.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function duration(ms: number): string {
   const seconds = Math.max(0, Math.round(ms / 1000));
   if (seconds < 60) return `${seconds}s`;
@@ -38,7 +26,7 @@ function table(rows: string[][]): string {
 
 export function formatStatus(snapshot: StatusSnapshot, running: boolean, now = Date.now()): string {
   const age = now - Date.parse(snapshot.writtenAt);
-  const state = snapshot.state === 'stopped' ? 'stopped' : running ? (age > STALE_AFTER_MS ? `hung? (status not updated for ${duration(age)})` : 'running') : 'not running (killed?)';
+  const state = snapshot.state === 'stopped' ? 'stopped' : running ? (age > STATUS_STALE_AFTER_MS ? `hung? (status not updated for ${duration(age)})` : 'running') : 'not running (killed?)';
   const lines = [`cctv-agent ${snapshot.deviceId}: ${state} (pid ${snapshot.pid}, started ${snapshot.startedAt}, status ${duration(age)} old)`];
   const inference = snapshot.services['inference']?.detail ?? {};
   lines.push(`model: ${snapshot.model ? `${snapshot.model.id}@${snapshot.model.version}` : 'none'} (swaps ${String(inference['swaps'] ?? 0)}, failures ${String(inference['failures'] ?? 0)})`);
@@ -83,7 +71,7 @@ export async function statusCommand(argv: string[], io: CliIo): Promise<number> 
     io.err.write(`cctv-agent: no agent status in ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): the agent has not run with this data directory\n`);
     return NOT_RUNNING;
   }
-  const running = snapshot.state === 'running' && isProcessAlive(snapshot.pid) && Date.now() - Date.parse(snapshot.writtenAt) <= STALE_AFTER_MS;
+  const running = livenessOf(snapshot, Date.now()) === 'running';
   io.out.write(values.json ? `${JSON.stringify({ running, ...snapshot }, null, 2)}\n` : formatStatus(snapshot, snapshot.state === 'running' && isProcessAlive(snapshot.pid)));
   return running ? ExitCode.OK : NOT_RUNNING;
 }

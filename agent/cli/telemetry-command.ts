@@ -8,6 +8,7 @@ import { STATUS_FILE_NAME, type StatusSnapshot } from '../telemetry/status-file.
 import { TelemetryReader, bucketStarts, type TelemetryRow } from '../telemetry/telemetry-reader.js';
 import type { CliIo } from './io.js';
 import { formatCliError } from './report-error.js';
+import { livenessOf } from './agent-liveness.js';
 import { formatFollowLine, formatReport, latestJson, reportJson, type AgentState, type ReportContext } from './telemetry-format.js';
 
 /**
@@ -15,8 +16,6 @@ import { formatFollowLine, formatReport, latestJson, reportJson, type AgentState
  * agent to report on (ExitCode.STARTUP: what was asked for could not be started).
  */
 const UNREADABLE = ExitCode.STARTUP;
-/** status.json is rewritten every 2 s: older than this, the agent is hung or was killed (as `status`). */
-const STATUS_STALE_AFTER_MS = 10_000;
 const DEFAULT_SINCE = '1h';
 /** The default bucket gives about this many rows of vehicles per type. */
 const TARGET_BUCKETS = 12;
@@ -130,16 +129,6 @@ function locate(options: TelemetryOptions, io: CliIo): Location {
   return { dataDir, file: path.join(dataDir, config.storage.fileName), deviceId: config.deviceId };
 }
 
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to another user (the service user): alive.
-    return systemErrorCode(error) === 'EPERM';
-  }
-}
-
 /** What <dataDir>/status.json says about the agent, read the way `status` reads it. */
 export function readAgentState(dataDir: string, now: number): AgentState & { deviceId: string | null } {
   let snapshot: StatusSnapshot;
@@ -150,9 +139,7 @@ export function readAgentState(dataDir: string, now: number): AgentState & { dev
     if (systemErrorCode(error) !== undefined || error instanceof SyntaxError) return { state: 'unknown', pid: null, statusWrittenAt: null, deviceId: null };
     throw error;
   }
-  const state: AgentState['state'] = snapshot.state === 'stopped' ? 'stopped'
-    : !isProcessAlive(snapshot.pid) ? 'killed'
-      : now - Date.parse(snapshot.writtenAt) > STATUS_STALE_AFTER_MS ? 'hung' : 'running';
+  const state: AgentState['state'] = livenessOf(snapshot, now);
   return { state, pid: snapshot.pid, statusWrittenAt: snapshot.writtenAt, deviceId: snapshot.deviceId };
 }
 
