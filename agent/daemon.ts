@@ -69,7 +69,8 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     }
     link = new MqttLink({
       url: brokerUrl,
-      config: config.mqtt,
+      // aedes speaks 3.1.1 only: no need to be refused first.
+      config: config.mqtt.url === undefined && config.mqtt.protocol === 'auto' ? { ...config.mqtt, protocol: '3.1.1' } : config.mqtt,
       clientId: config.mqtt.clientId ?? `cctv-${config.deviceId}`,
       availabilityTopic: topics.availability,
       log: log.child({ module: 'mqtt' }),
