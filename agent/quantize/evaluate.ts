@@ -1,0 +1,145 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { Frame } from '../ingest/frame.js';
+import { LoadedModel, type SessionSettings } from '../inference/loaded-model.js';
+import type { ResolvedModel } from '../inference/model-files.js';
+import type { Vehicle } from '../inference/result.js';
+import { createSession, type ModelInput } from './collect.js';
+
+/**
+ * How far the quantized model is from its float original, measured with the agent's own
+ * inference code (LoadedModel: preprocessing, YOLOX decoding, NMS), and how fast each runs.
+ */
+
+export interface Agreement {
+  frames: number;
+  floatDetections: number;
+  int8Detections: number;
+  matched: number;
+  /** Of the int8 detections, the share that match a float one. */
+  precision: number;
+  /** Of the float detections, the share the int8 model also finds. */
+  recall: number;
+}
+
+export function iou(a: Vehicle['box'], b: Vehicle['box']): number {
+  const w = Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]);
+  const h = Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]);
+  if (w <= 0 || h <= 0) return 0;
+  return (w * h) / (a[2] * a[3] + b[2] * b[3] - w * h);
+}
+
+/** Greedy one-to-one matching, highest float score first: same vehicle type and IoU >= 0.5. */
+export function matchDetections(reference: Vehicle[], candidate: Vehicle[]): number {
+  const used = new Uint8Array(candidate.length);
+  let matched = 0;
+  for (const vehicle of [...reference].sort((a, b) => b.score - a.score)) {
+    let best = -1;
+    let bestIou = 0.5;
+    candidate.forEach((other, i) => {
+      if (used[i] || other.type !== vehicle.type) return;
+      const overlap = iou(other.box, vehicle.box);
+      if (overlap >= bestIou) {
+        best = i;
+        bestIou = overlap;
+      }
+    });
+    if (best >= 0) {
+      used[best] = 1;
+      matched++;
+    }
+  }
+  return matched;
+}
+
+export const EVALUATION_SETTINGS: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: false, spinWait: true };
+
+/** A resolved model whose file is `bytes`, written to a temporary file for LoadedModel. */
+export async function loadModelBytes(floatModel: ResolvedModel, bytes: Uint8Array, id: string, settings: SessionSettings = EVALUATION_SETTINGS): Promise<LoadedModel> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cctv-quantize-'));
+  const file = path.join(dir, `${id}.onnx`);
+  try {
+    fs.writeFileSync(file, bytes);
+    const { sha256: _unchecked, ...manifest } = floatModel.manifest;
+    return await LoadedModel.load({ ...floatModel, manifest: { ...manifest, id, file: `${id}.onnx` }, modelPath: file }, settings);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function frameOf(data: Buffer, model: LoadedModel, seq: number): Frame {
+  return { cameraId: 'evaluation', seq, capturedAt: 0, width: model.geometry.width, height: model.geometry.height, sourceWidth: 0, sourceHeight: 0, roi: undefined, data };
+}
+
+export async function measureAgreement(float: LoadedModel, int8: LoadedModel, frames: Buffer[]): Promise<Agreement> {
+  let floatDetections = 0;
+  let int8Detections = 0;
+  let matched = 0;
+  for (const [seq, data] of frames.entries()) {
+    const expected = (await float.infer(frameOf(data, float, seq))).vehicles;
+    const actual = (await int8.infer(frameOf(data, int8, seq))).vehicles;
+    floatDetections += expected.length;
+    int8Detections += actual.length;
+    matched += matchDetections(expected, actual);
+  }
+  return {
+    frames: frames.length,
+    floatDetections,
+    int8Detections,
+    matched,
+    precision: int8Detections === 0 ? (floatDetections === 0 ? 1 : 0) : matched / int8Detections,
+    recall: floatDetections === 0 ? 1 : matched / floatDetections,
+  };
+}
+
+export interface SpeedRound {
+  threads: number;
+  floatFps: number;
+  int8Fps: number;
+  ratio: number;
+}
+
+async function framesPerSecond(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, seconds: number): Promise<number> {
+  for (let i = 0; i < 3; i++) for (const output of Object.values(await session.run(feeds))) output.dispose();
+  const started = performance.now();
+  let runs = 0;
+  while (performance.now() - started < seconds * 1000) {
+    for (const output of Object.values(await session.run(feeds))) output.dispose();
+    runs++;
+  }
+  return (runs * 1000) / (performance.now() - started);
+}
+
+/**
+ * Bare onnxruntime frames/s of both models on the same prepared input, alternating float and
+ * int8 within each round so that load from other processes hits both alike; the ratio per
+ * round is what to compare, and its median what to report.
+ */
+export async function measureSpeed(floatBytes: Uint8Array, int8Bytes: Uint8Array, input: ModelInput, threads: number[], rounds: number, seconds: number): Promise<SpeedRound[]> {
+  const results: SpeedRound[] = [];
+  const feeds = { [input.name]: new ort.Tensor('float32', input.data, input.dims) };
+  for (const count of threads) {
+    const float = await createSession(floatBytes, count);
+    const int8 = await createSession(int8Bytes, count);
+    try {
+      for (let round = 0; round < rounds; round++) {
+        const order = round % 2 === 0 ? [float, int8] : [int8, float];
+        const fps = new Map<ort.InferenceSession, number>();
+        for (const session of order) fps.set(session, await framesPerSecond(session, feeds, seconds));
+        results.push({ threads: count, floatFps: fps.get(float)!, int8Fps: fps.get(int8)!, ratio: fps.get(int8)! / fps.get(float)! });
+      }
+    } finally {
+      await float.release();
+      await int8.release();
+    }
+  }
+  return results;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length === 0 ? Number.NaN : sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
