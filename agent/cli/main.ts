@@ -4,6 +4,7 @@ import { runAssetsCommand } from '../assets/fetch-cli.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import { packageRoot } from '../paths.js';
 import { configCommand } from './config-command.js';
+import { modelCommand } from './model-command.js';
 import { processIo, type CliIo } from './io.js';
 import { runCommand } from './run-command.js';
 import { statusCommand } from './status-command.js';
@@ -26,6 +27,9 @@ usage: cctv-agent <command> [options]
   config keys                  print every config key with its environment variable and default
   assets fetch [names...]      fetch models and clips from models/catalog.json (mirror: $CCTV_ASSET_MIRROR)
   assets list                  list the catalog and what is present
+  model quantize --model F --out F (--images DIR | --video F | --camera ID --config F) [...]
+                               int8 post-training quantization calibrated on the camera's frames (docs/quantization.md)
+  model layers FILE            list a model's conv layers (names for --keep-float)
   version                      print the version
 
 Environment overrides: CCTV_<KEY_PATH>, e.g. CCTV_MQTT__URL, CCTV_CAMERAS__0__URL. See docs/configuration.md.
@@ -45,6 +49,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       return telemetryCommand(rest, io);
     case 'assets':
       return runAssetsCommand(rest, io);
+    case 'model':
+      return modelCommand(rest, io);
     case 'version':
     case '--version': {
       const pkg = JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
