@@ -28,7 +28,8 @@ import { captureLogger } from '../test/support/capture-log.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 8);
 // The agent's defaults, overridable for experiments: BENCH_SPIN=0, BENCH_DECODE_THREADS=1.
-const settings: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: false, spinWait: process.env['BENCH_SPIN'] !== '0' };
+const arena = process.env['BENCH_ARENA'] !== '0';
+const settings: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: arena, spinWait: process.env['BENCH_SPIN'] !== '0' };
 const decodeThreads = Number(process.env['BENCH_DECODE_THREADS'] ?? 0);
 const assetsDir = path.dirname(assetPath('yolox-nano.onnx'));
 const clip = assetPath('highway-cctv-320x240.mp4');
@@ -47,7 +48,7 @@ const percentile = (values: number[], p: number): number => {
 async function ceiling(model: ResolvedModel): Promise<number> {
   const spin = settings.spinWait ? '1' : '0';
   const session = await ort.InferenceSession.create(model.modelPath, {
-    executionProviders: ['cpu'], intraOpNumThreads: settings.intraOpThreads, interOpNumThreads: settings.interOpThreads, graphOptimizationLevel: 'all', enableCpuMemArena: false,
+    executionProviders: ['cpu'], intraOpNumThreads: settings.intraOpThreads, interOpNumThreads: settings.interOpThreads, graphOptimizationLevel: 'all', enableCpuMemArena: arena,
     extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
   });
   const { width, height } = model.manifest.input;
@@ -76,7 +77,7 @@ async function pipeline(model: ResolvedModel, cameras: number, sampleFps: number
   const { log } = captureLogger();
   const config = configSchema.parse({
     cameras: Array.from({ length: cameras }, (_, i) => ({ id: `cam${i}`, url: clip, sampleFps, realtime: sampleFps !== null, loop: true })),
-    inference: { cpuMemArena: false },
+    inference: { cpuMemArena: arena },
     ffmpeg: { decodeThreads },
   });
   const db = openDatabase(path.join(dir, 'bench.db'));

@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh yolox-nano-int8.onnx yolox-nano.onnx coco-labels.txt highway-cctv-320x240.mp4
 # As the systemd unit does: fewer malloc arenas, less memory held after model swaps.
 export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
+export MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-131072}
 exec node dist/agent/cli/bin.js demo "$@"

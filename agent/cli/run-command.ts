@@ -69,6 +69,10 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
   process.on('SIGHUP', hangupDuringStartup);
   detach.push(() => process.off('SIGHUP', hangupDuringStartup));
   log.info({ configFile: loaded.source, envOverrides: loaded.envApplied, deviceId: config.deviceId, mode }, 'cctv-agent starting');
+  if (process.platform === 'linux' && io.env['MALLOC_MMAP_THRESHOLD_'] === undefined) {
+    // glibc reads these only at process start: the unit and the demo script set them.
+    log.warn({ fix: 'MALLOC_MMAP_THRESHOLD_=131072 MALLOC_ARENA_MAX=2 (see docs/operations.md)' }, 'memory may grow by tens of MB over model swaps: glibc malloc tuning is not set');
+  }
 
   try {
     agent = buildAgent(config, loaded.model, log);

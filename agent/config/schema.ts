@@ -149,7 +149,7 @@ export const configSchema = z.strictObject({
       .describe('Tried in order; cpu is always added last as the fallback.'),
     scoreThreshold: z.number().min(0).max(1).optional().describe('Overrides the manifest\'s score threshold.'),
     spinWait: z.boolean().default(true).describe('onnxruntime threads spin briefly after each run instead of sleeping: faster back-to-back runs, but the spinning takes CPU from ffmpeg and the event loop.'),
-    cpuMemArena: z.boolean().default(false).describe('onnxruntime\'s CPU memory arena. Off: memory grows less over repeated model swaps (measured in test/e2e/hot-swap.test.ts).'),
+    cpuMemArena: z.boolean().default(true).describe('onnxruntime\'s CPU memory arena: per-run tensors are reused instead of allocated. With MALLOC_MMAP_THRESHOLD_=131072 (set by the unit) model swaps do not grow memory either (test/e2e/hot-swap.test.ts).'),
   }).prefault({}),
   storage: z.strictObject({
     fileName: z.string().regex(/^[^/\\]+$/, { error: 'must be a file name inside dataDir, without slashes' }).default('agent.db').describe('Database file name inside dataDir.'),
