@@ -14,6 +14,12 @@ export interface AssetsCommandIo {
   signal?: AbortSignal;
   /** Replaces global fetch (tests). */
   fetchImpl?: typeof fetch;
+  /**
+   * Makes the models that can be derived from fetched ones (the int8 model, by the quantizer)
+   * when they could not be fetched. Injected by the CLI, so this folder does not depend on
+   * onnxruntime. Returns the lines to print.
+   */
+  derive?: (destDir: string, progress: (line: string) => void) => Promise<string[]>;
 }
 
 export const ASSETS_USAGE = `usage:
@@ -30,6 +36,9 @@ list    shows each asset: kind, whether it is required, whether it is present an
                else ../shared/assets beside the package when it exists)
 --only KINDS   comma-separated: ${ASSET_KINDS.join(', ')}
 --offline      never download; use the mirror only
+--no-derive    do not make yolox-nano-int8-local.onnx when the catalogued int8 model is
+               unavailable (by default it is made from yolox-nano.onnx, calibrated on the
+               demo clip: docs/quantization.md)
 `;
 
 /** `cctv-agent assets <fetch|list> ...`; argv starts after "assets". Returns the process exit code. */
@@ -80,7 +89,7 @@ function parse(argv: string[], extra: { only?: boolean; offline?: boolean }) {
         dest: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         ...(extra.only ? { only: { type: 'string' as const } } : {}),
-        ...(extra.offline ? { offline: { type: 'boolean' as const } } : {}),
+        ...(extra.offline ? { offline: { type: 'boolean' as const }, 'no-derive': { type: 'boolean' as const } } : {}),
       },
     });
   } catch (error) {
@@ -124,6 +133,10 @@ async function runFetch(argv: string[], io: AssetsCommandIo): Promise<number> {
   });
 
   const counts = countStatuses(result.reports);
+  // Only for a full fetch: a user fetching one clip by name does not want a quantization run.
+  if (io.derive && values['no-derive'] !== true && positionals.length === 0 && only.length === 0) {
+    for (const line of await io.derive(destDir, (line) => io.out.write(`${line}\n`))) io.out.write(`${line}\n`);
+  }
   const missingRequired = result.reports.filter((report) => report.required && report.path === undefined);
   io.out.write(`${counts}\n`);
   if (missingRequired.length > 0) {

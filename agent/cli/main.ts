@@ -4,7 +4,6 @@ import { runAssetsCommand } from '../assets/fetch-cli.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import { packageRoot } from '../paths.js';
 import { configCommand } from './config-command.js';
-import { modelCommand } from './model-command.js';
 import { processIo, type CliIo } from './io.js';
 import { runCommand } from './run-command.js';
 import { statusCommand } from './status-command.js';
@@ -48,9 +47,13 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     case 'telemetry':
       return telemetryCommand(rest, io);
     case 'assets':
-      return runAssetsCommand(rest, io);
+      return runAssetsCommand(rest, {
+        ...io,
+        // Loaded on demand: the quantizer (protobuf, onnx graph code) stays out of the daemon.
+        derive: async (destDir, progress) => (await import('../quantize/derive-default.js')).deriveDefaultModels(destDir, progress),
+      });
     case 'model':
-      return modelCommand(rest, io);
+      return (await import('./model-command.js')).modelCommand(rest, io);
     case 'version':
     case '--version': {
       const pkg = JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };

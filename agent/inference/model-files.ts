@@ -12,7 +12,8 @@ export interface ResolvedModel {
   labels: string[];
 }
 
-export const DEFAULT_DETECTOR_MANIFESTS = ['yolox-nano-int8.json', 'yolox-nano.json'];
+/** "auto": the catalogued int8 model, else one the asset fetch derived on this machine, else float. */
+export const DEFAULT_DETECTOR_MANIFESTS = ['yolox-nano-int8.json', 'yolox-nano-int8-local.json', 'yolox-nano.json'];
 
 function locate(file: string, manifestPath: string, assetsDir: string): string | undefined {
   if (path.isAbsolute(file)) return fs.existsSync(file) ? file : undefined;

@@ -257,7 +257,7 @@ describe('unavailable assets', () => {
     expect(result.ok).toBe(true); // optional
     const message = result.reports[0]!.error!.message;
     expect(message).toContain('cctv-agent model quantize');
-    expect(message).toContain('falls back to the float model');
+    expect(message).toContain('yolox-nano-int8-local.onnx');
   });
 
   it('an unknown asset name is a USAGE error naming it', async () => {
