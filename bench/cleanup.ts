@@ -37,3 +37,15 @@ export class BenchCleanup {
     process.removeListener('SIGTERM', this.onSignal);
   }
 }
+
+/** Runs a benchmark's main, prints its failure, and always runs the cleanups. */
+export async function runBenchmark(main: () => Promise<void>, cleanups: BenchCleanup): Promise<void> {
+  try {
+    await main();
+  } catch (error) {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    process.exitCode = 1;
+  } finally {
+    await cleanups.runAll();
+  }
+}

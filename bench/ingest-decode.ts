@@ -37,7 +37,7 @@ import { bytesPerFrame, type FrameGeometry } from '../agent/ingest/frame-geometr
 import { SETPRIV } from '../agent/ingest/ingest-service.js';
 import { assetPath } from '../test/helpers/assets.js';
 import { startRtspServer, type RtspServerHandle } from '../test/helpers/rtsp-server.js';
-import { BenchCleanup } from './cleanup.js';
+import { BenchCleanup, runBenchmark } from './cleanup.js';
 
 // ---------------------------------------------------------------- settings
 
@@ -391,11 +391,4 @@ async function main(): Promise<void> {
   console.log('2-core machine), % of one core; large values mean the figures above are noisier.');
 }
 
-try {
-  await main();
-} catch (error) {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exitCode = 1;
-} finally {
-  await cleanups.runAll();
-}
+await runBenchmark(main, cleanups);

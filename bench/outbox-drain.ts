@@ -31,7 +31,7 @@ import { ResultWriter } from '../agent/storage/result-writer.js';
 import { spawnManaged, type ManagedProcess } from '../test/helpers/managed-process.js';
 import { startMosquitto, type MosquittoHandle } from '../test/helpers/mosquitto.js';
 import { captureLogger } from '../test/support/capture-log.js';
-import { BenchCleanup } from './cleanup.js';
+import { BenchCleanup, runBenchmark } from './cleanup.js';
 
 const MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 10_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
@@ -237,11 +237,4 @@ async function main(): Promise<void> {
   console.log(`\nload at the end: ${os.loadavg().map(f1).join(' ')}`);
 }
 
-try {
-  await main();
-} catch (error) {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exitCode = 1;
-} finally {
-  await cleanups.runAll();
-}
+await runBenchmark(main, cleanups);
