@@ -133,8 +133,10 @@ async function runFetch(argv: string[], io: AssetsCommandIo): Promise<number> {
   });
 
   const counts = countStatuses(result.reports);
-  // Only for a full fetch: a user fetching one clip by name does not want a quantization run.
-  if (io.derive && values['no-derive'] !== true && positionals.length === 0 && only.length === 0) {
+  // Only when the int8 model was asked for (all assets, the models, or it by name): a user
+  // fetching one clip does not want a quantization run.
+  const int8Wanted = (positionals.length === 0 || positionals.includes('yolox-nano-int8.onnx')) && (only.length === 0 || only.includes('model'));
+  if (io.derive && values['no-derive'] !== true && int8Wanted) {
     for (const line of await io.derive(destDir, (line) => io.out.write(`${line}\n`))) io.out.write(`${line}\n`);
   }
   const missingRequired = result.reports.filter((report) => report.required && report.path === undefined);
