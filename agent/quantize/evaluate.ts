@@ -69,7 +69,7 @@ export async function loadModelBytes(floatModel: ResolvedModel, bytes: Uint8Arra
   }
 }
 
-function frameOf(data: Buffer, model: LoadedModel, seq: number): Frame {
+export function frameOf(data: Buffer, model: LoadedModel, seq: number): Frame {
   return { cameraId: 'evaluation', seq, capturedAt: 0, width: model.geometry.width, height: model.geometry.height, sourceWidth: 0, sourceHeight: 0, roi: undefined, data };
 }
 

@@ -10,6 +10,7 @@ import { checkLayerNames } from './graph.js';
 import { modelInputs, prepareModel, quantizeModel, type QuantizeOptions, type QuantizeResult } from './quantize.js';
 import { formatReport, makeReport, type QuantizeReport } from './report.js';
 import { sensitivitySweep, type Sensitivity } from './sensitivity.js';
+import { calibrateScoreThreshold, detectionThreshold, type ThresholdCalibration } from './threshold.js';
 
 export interface QuantizeJob {
   /** The float model with its manifest (input geometry, preprocessing, decoder for the agreement). */
@@ -27,6 +28,8 @@ export interface QuantizeJob {
 }
 
 export interface QuantizeJobResult {
+  /** Detectors: the calibrated int8 score threshold. */
+  threshold: ThresholdCalibration | undefined;
   report: QuantizeReport;
   text: string;
   result: QuantizeResult;
@@ -73,9 +76,19 @@ export async function runQuantizeJob(job: QuantizeJob, progress: (line: string) 
   progress(`wrote ${job.output} (${result.bytes.length} bytes)`);
 
   const agreement: Array<{ source: string } & Agreement> = [];
+  // The int8 score threshold that matches float's detection count on the calibration frames.
+  const floatForThreshold = await LoadedModel.load({ ...job.floatModel, manifest: { ...job.floatModel.manifest, sha256: undefined } }, EVALUATION_SETTINGS);
+  const int8ForThreshold = await loadModelBytes(job.floatModel, result.bytes, `${job.floatModel.manifest.id}-int8`);
+  const threshold = await calibrateScoreThreshold(floatForThreshold, int8ForThreshold, calibration.frames, detectionThreshold(job.floatModel.manifest)).finally(async () => {
+    await floatForThreshold.release();
+    await int8ForThreshold.release();
+  });
+  if (threshold) {
+    progress(`score threshold: ${threshold.int8Threshold} for the int8 model (float ${threshold.floatThreshold}): ${threshold.int8DetectionsAtInt8Threshold} detections on the calibration frames against float's ${threshold.floatDetections} (${threshold.int8DetectionsAtFloatThreshold} at ${threshold.floatThreshold}); put it in the int8 model's manifest (output.scoreThreshold)`);
+  }
   if (job.evaluate.length > 0) {
     const float = await LoadedModel.load({ ...job.floatModel, manifest: { ...job.floatModel.manifest, sha256: undefined } }, EVALUATION_SETTINGS);
-    const int8 = await loadModelBytes(job.floatModel, result.bytes, `${job.floatModel.manifest.id}-int8`);
+    const int8 = await loadModelBytes(job.floatModel, result.bytes, `${job.floatModel.manifest.id}-int8`, threshold ? { ...EVALUATION_SETTINGS, scoreThreshold: threshold.int8Threshold } : EVALUATION_SETTINGS);
     try {
       const all = { frames: 0, floatDetections: 0, int8Detections: 0, matched: 0 };
       for (const source of job.evaluate) {
@@ -102,6 +115,8 @@ export async function runQuantizeJob(job: QuantizeJob, progress: (line: string) 
     input: job.floatModel.modelPath, output: job.output, floatBytes: floatBytes.length, sha256, options, source: describeSource(job.calibration),
     frames: calibration.frames.length, result, agreement, speed, sensitivity,
   });
+  if (threshold) (report as QuantizeReport & { scoreThreshold?: ThresholdCalibration }).scoreThreshold = threshold;
   if (job.report) writeAtomically(job.report, `${JSON.stringify(report, null, 2)}\n`);
-  return { report, text: formatReport(report), result };
+  const text = threshold ? `${formatReport(report)}\nscore threshold for the int8 model: ${threshold.int8Threshold} (float ${threshold.floatThreshold}; calibration-frame detections ${threshold.int8DetectionsAtInt8Threshold} vs float ${threshold.floatDetections})\n` : formatReport(report);
+  return { threshold, report, text, result };
 }

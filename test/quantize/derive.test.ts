@@ -55,6 +55,8 @@ describe('the asset fetch derives the int8 model when it cannot fetch it', () =>
     expect(fs.existsSync(path.join(dest, 'yolox-nano-int8.onnx'))).toBe(false);
     const provenance = JSON.parse(fs.readFileSync(provenanceFile(dest), 'utf8')) as Provenance;
     expect(provenance.output.bytes).toBe(fs.statSync(path.join(dest, LOCAL_INT8)).size);
+    // The manifest carries the threshold this derivation calibrates.
+    expect(provenance.scoreThreshold).toBe(0.325);
     expect(provenance.output.bytes).toBeLessThan(fs.statSync(assetPath('yolox-nano.onnx')).size / 2);
 
     const resolved = resolveConfiguredModel('auto', dest);
