@@ -57,11 +57,12 @@ describe('a full disk under the data directory', () => {
     mounted = undefined;
   });
 
-  it('keeps the agent running, prunes, reports the event, and leaves a valid database', async () => {
+  it('keeps the agent running, prunes, reports the event, and leaves a valid database', async (context) => {
     const dir = tempDir();
     const dataDir = path.join(dir, 'data');
     fs.mkdirSync(dataDir);
-    if (!mountTmpfs(dataDir)) return;
+    // Reported as skipped, not passed, where the machine does not allow a mount.
+    if (!mountTmpfs(dataDir)) context.skip();
     mounted = dataDir;
 
     // Older results to prune, as a box that ran for a while has.
