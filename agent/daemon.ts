@@ -20,7 +20,7 @@ import { ResultWriter } from './storage/result-writer.js';
 import { RetentionService } from './storage/retention.js';
 import { StorageCondition } from './storage/storage-condition.js';
 import { StorageService } from './storage/storage-service.js';
-import { PipelineStats } from './telemetry/pipeline-stats.js';
+import { PipelineStats, type StatsReader } from './telemetry/pipeline-stats.js';
 import { STATUS_FILE_NAME, StatusFile } from './telemetry/status-file.js';
 import { SystemSampler } from './telemetry/system-sampler.js';
 import { telemetryCommand } from './telemetry/telemetry-command.js';
@@ -32,7 +32,8 @@ export interface Agent {
   runner: ServiceRunner;
   model: ResolvedModel;
   databaseFile: string;
-  stats: PipelineStats;
+  /** The status line's windows over the pipeline counts. */
+  stats: StatsReader;
   /** Inputs of the terminal status line, minus the stats window. */
   status(): Omit<StatusInputs, 'window'>;
   /** For the systemd watchdog: results are flowing, or no camera is (supposedly) streaming. */
@@ -151,14 +152,12 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
       events.record({ kind: 'camera-state', subject: change.cameraId, code: change.code, detail: { from: change.from, to: change.to } }),
   });
   const stats = new PipelineStats();
-  const telemetryStats = new PipelineStats();
   scheduler = new FrameScheduler({
     slots: () => ingest.slots,
     models: inference,
     onResult: (result) => {
       writer.enqueue(result);
       stats.record(result);
-      telemetryStats.record(result);
     },
     log: log.child({ module: 'scheduler' }),
   });
@@ -172,7 +171,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     topic: link && config.telemetry.publish ? topics.telemetry : undefined,
     expiryMs: expiryMs(config.mqtt.expirySeconds.telemetry),
     system: new SystemSampler(path.dirname(databaseFile), log.child({ module: 'system' })),
-    stats: telemetryStats,
+    stats,
     cameras: () => ingest.cameras(),
     model: () => inference.current,
     pendingWrites: () => writer.pendingCount,
@@ -201,7 +200,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     runner,
     model,
     databaseFile,
-    stats,
+    stats: stats.reader(),
     status: () => ({
       cameras: ingest.cameras().map((camera) => ({ id: camera.id, state: camera.state })),
       mqtt: link ? link.state : 'off',

@@ -31,10 +31,6 @@ export class DiskReserve {
     return Math.max(64 * 1024, Math.min(DEFAULT_RESERVE_BYTES, Math.floor(totalBytes / 20)));
   }
 
-  heldBytes(): number {
-    return this.held ? this.size : 0;
-  }
-
   async ensure(): Promise<void> {
     if (this.held) return;
     if (this.size === 0) {

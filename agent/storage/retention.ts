@@ -257,15 +257,6 @@ export class RetentionService implements Service {
   }
 }
 
-function fileSize(file: string): number {
-  try {
-    return fs.statSync(file).size;
-  } catch (error) {
-    if (systemErrorCode(error) === 'ENOENT') return 0;
-    throw error;
-  }
-}
-
 export async function freeDiskBytes(dir: string): Promise<number> {
   const stats = await fs.promises.statfs(dir);
   return stats.bavail * stats.bsize;

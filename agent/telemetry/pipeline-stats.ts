@@ -12,51 +12,72 @@ export interface StatsWindow {
 
 const RING = 1024;
 
-/** Counts results as they pass, for the status line and telemetry; constant memory. */
+/**
+ * Counts results as they pass, once per frame, for every reader (the status line, telemetry);
+ * constant memory. Each reader takes its own windows (StatsReader), so a frame is recorded
+ * once however many readers there are.
+ */
 export class PipelineStats {
-  private readonly inferenceMs = new Float64Array(RING);
-  private readonly sorted = new Float64Array(RING);
-  private samples = 0;
-  private frames = 0;
-  private readonly vehicles = new Map<string, number>();
-  private windowStart: number;
-  totalResults = 0;
+  /** The last RING inference times; sample i sits at i % RING. */
+  readonly inferenceMs = new Float64Array(RING);
+  /** Scratch space for percentiles: windows are taken synchronously, one at a time. */
+  readonly sorted = new Float64Array(RING);
+  samples = 0;
+  /** Vehicles per type since the agent started. */
+  readonly vehicles = new Map<string, number>();
   /** Results per camera since the agent started. */
   readonly framesOutByCamera = new Map<string, number>();
 
-  constructor(private readonly now: () => number = Date.now) {
-    this.windowStart = now();
+  constructor(readonly now: () => number = Date.now) {}
+
+  get totalResults(): number {
+    return this.samples;
   }
 
   record(result: InferenceResult): void {
     this.inferenceMs[this.samples % RING] = result.inferenceMs;
     this.samples++;
-    this.frames++;
-    this.totalResults++;
     this.framesOutByCamera.set(result.cameraId, (this.framesOutByCamera.get(result.cameraId) ?? 0) + 1);
     for (const vehicle of result.vehicles) this.vehicles.set(vehicle.type, (this.vehicles.get(vehicle.type) ?? 0) + 1);
   }
 
+  /** A reader whose first window starts now. */
+  reader(): StatsReader {
+    return new StatsReader(this);
+  }
+}
+
+/** One consumer's windows over the shared counts: each takeWindow() covers the time since the last. */
+export class StatsReader {
+  private windowStart: number;
+  private samplesAtStart: number;
+  private vehiclesAtStart = new Map<string, number>();
+
+  constructor(private readonly stats: PipelineStats) {
+    this.windowStart = stats.now();
+    this.samplesAtStart = stats.samples;
+    for (const [type, count] of stats.vehicles) this.vehiclesAtStart.set(type, count);
+  }
+
   /** The figures since the last call, then starts a new window. */
   takeWindow(): StatsWindow {
-    const now = this.now();
+    const { stats } = this;
+    const now = stats.now();
     const seconds = Math.max((now - this.windowStart) / 1000, 0.001);
-    const count = Math.min(this.samples, RING, this.frames);
+    const frames = stats.samples - this.samplesAtStart;
+    const count = Math.min(frames, RING);
     // The newest `count` samples are this window's (up to the ring size).
-    for (let i = 0; i < count; i++) this.sorted[i] = this.inferenceMs[(this.samples - 1 - i + RING * 2) % RING]!;
-    const window = this.sorted.subarray(0, count).sort();
+    for (let i = 0; i < count; i++) stats.sorted[i] = stats.inferenceMs[(stats.samples - 1 - i + RING * 2) % RING]!;
+    const window = stats.sorted.subarray(0, count).sort();
     const percentile = (p: number): number => (count === 0 ? 0 : window[Math.min(count - 1, Math.floor(p * count))]!);
-    const result: StatsWindow = {
-      seconds,
-      frames: this.frames,
-      fps: this.frames / seconds,
-      inferenceP50: percentile(0.5),
-      inferenceP95: percentile(0.95),
-      vehicles: Object.fromEntries(this.vehicles),
-    };
-    this.frames = 0;
-    this.vehicles.clear();
+    const vehicles: Record<string, number> = {};
+    for (const [type, total] of stats.vehicles) {
+      const inWindow = total - (this.vehiclesAtStart.get(type) ?? 0);
+      if (inWindow > 0) vehicles[type] = inWindow;
+      this.vehiclesAtStart.set(type, total);
+    }
     this.windowStart = now;
-    return result;
+    this.samplesAtStart = stats.samples;
+    return { seconds, frames, fps: frames / seconds, inferenceP50: percentile(0.5), inferenceP95: percentile(0.95), vehicles };
   }
 }

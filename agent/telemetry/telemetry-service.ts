@@ -5,7 +5,7 @@ import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import type { Db } from '../storage/database.js';
 import type { StorageCondition } from '../storage/storage-condition.js';
-import type { PipelineStats } from './pipeline-stats.js';
+import type { PipelineStats, StatsReader } from './pipeline-stats.js';
 import type { SystemSampler } from './system-sampler.js';
 import type { TelemetrySample } from './telemetry-sample.js';
 
@@ -17,7 +17,7 @@ export interface TelemetryDeps {
   topic: string | undefined;
   expiryMs: number | null;
   system: Pick<SystemSampler, 'sample'>;
-  /** Its own instance: the window is taken once per sample. */
+  /** The shared counts; the service takes its windows through its own reader. */
   stats: PipelineStats;
   cameras: () => CameraState[];
   model: () => { id: string; version: string } | undefined;
@@ -39,12 +39,15 @@ export class TelemetryService implements Service {
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
   private insert: ((sample: TelemetrySample, row: unknown[]) => void) | undefined;
+  private window: StatsReader;
   private taken = 0;
   private failures = 0;
   private lastError: string | undefined;
   latest: TelemetrySample | undefined;
 
-  constructor(private readonly deps: TelemetryDeps) {}
+  constructor(private readonly deps: TelemetryDeps) {
+    this.window = deps.stats.reader();
+  }
 
   async start(): Promise<void> {
     const db = this.deps.db();
@@ -61,7 +64,7 @@ export class TelemetryService implements Service {
       const at = Date.parse(sample.at);
       if (topic !== undefined) insertOutbox.run(sample.id, topic, Buffer.from(json), at, expiryMs === null ? null : at + expiryMs);
     });
-    this.deps.stats.takeWindow();
+    this.window = this.deps.stats.reader();
     this.timer = setInterval(() => {
       // A slow sensor read never stacks samples.
       this.inFlight ??= this.takeSample()
@@ -73,7 +76,7 @@ export class TelemetryService implements Service {
   /** Samples now, stores and returns the sample (also used by the `telemetry` command). */
   async takeSample(): Promise<TelemetrySample> {
     const system = await this.deps.system.sample();
-    const window = this.deps.stats.takeWindow();
+    const window = this.window.takeWindow();
     const outbox = this.deps.outbox();
     const byCamera = this.deps.stats.framesOutByCamera;
     const sample: TelemetrySample = {
