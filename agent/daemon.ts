@@ -40,6 +40,8 @@ export interface Agent {
   isAlive(maxSilenceMs: number): boolean;
   /** Hot-swaps the model between two frames; a model that fails its checks is refused. */
   swapModel(resolved: ResolvedModel): ReturnType<InferenceService['swapTo']>;
+  /** Before an exit without the orderly stop: no new inference run, and the ones in flight back. */
+  haltInference(): Promise<void>;
   /** Applies a new camera list; only the cameras that changed are restarted. */
   reconfigureCameras(cameras: AgentConfig['cameras']): ReturnType<IngestService['reconfigure']>;
 }
@@ -207,6 +209,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
       outboxDepth: drain ? (drain.health().detail?.['depth'] as number) : 0,
     }),
     reconfigureCameras: (cameras) => ingest.reconfigure(cameras),
+    haltInference: () => inference.halt(),
     swapModel: async (resolved) => {
       try {
         const outcome = await inference.swapTo(resolved);

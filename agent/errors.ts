@@ -14,6 +14,7 @@ export const errorFixes = {
   MODEL_MANIFEST_INVALID: 'fix the manifest key named (see docs/model-manifest.md)',
   MODEL_LOAD_FAILED: 'the file is not a loadable ONNX model: fetch it again and check its sha256',
   MODEL_MISMATCH: 'make the manifest agree with the model (input name, shape, dtype, output shape)',
+  INFERENCE_FAILED: 'onnxruntime could not run a frame (see the message): the agent goes on with the next frames; if it repeats, swap back to a known-good model',
   FFMPEG_NOT_FOUND: 'install ffmpeg or set ffmpeg.path to an executable ffmpeg',
   FFMPEG_PROBE_FAILED: 'ffmpeg.path must point at a working ffmpeg binary (`ffmpeg -version` must succeed)',
   SOURCE_UNAUTHORIZED: 'check the camera username and password',

@@ -27,9 +27,11 @@ import { assetPath } from '../test/helpers/assets.js';
 import { captureLogger } from '../test/support/capture-log.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 8);
-// The agent's defaults, overridable for experiments: BENCH_SPIN=0, BENCH_DECODE_THREADS=1.
-const arena = process.env['BENCH_ARENA'] !== '0';
-const settings: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: arena, spinWait: process.env['BENCH_SPIN'] !== '0' };
+// The agent's defaults, overridable for experiments: BENCH_SPIN=1, BENCH_ARENA=0, BENCH_DECODE_THREADS=1.
+const defaults = configSchema.parse({ cameras: [{ id: 'defaults', url: 'defaults.mp4' }] }).inference;
+const arena = process.env['BENCH_ARENA'] === undefined ? defaults.cpuMemArena : process.env['BENCH_ARENA'] !== '0';
+const spinWait = process.env['BENCH_SPIN'] === undefined ? defaults.spinWait : process.env['BENCH_SPIN'] !== '0';
+const settings: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: arena, spinWait };
 const decodeThreads = Number(process.env['BENCH_DECODE_THREADS'] ?? 0);
 const assetsDir = path.dirname(assetPath('yolox-nano.onnx'));
 const clip = assetPath('highway-cctv-320x240.mp4');
@@ -39,13 +41,32 @@ const models = {
 };
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** CPU time (ms, user + system) of this process, all its threads, and of its child processes alive now (ffmpeg). */
+function cpuMs(): { agent: number; children: number } {
+  const usage = process.cpuUsage();
+  let children = 0;
+  const tick = 1000 / 100; // USER_HZ
+  for (const task of fs.readdirSync('/proc/self/task')) {
+    for (const pid of fs.readFileSync(`/proc/self/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        children += (Number(fields[11]) + Number(fields[12])) * tick;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error; // the child just ended
+      }
+    }
+  }
+  return { agent: (usage.user + usage.system) / 1000, children };
+}
+
 const percentile = (values: number[], p: number): number => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
 };
 
 /** 1. The ceiling: session.run in a loop on one prepared tensor, nothing else. */
-async function ceiling(model: ResolvedModel): Promise<number> {
+async function ceiling(model: ResolvedModel): Promise<{ fps: number; cpuPerFrame: number }> {
   const spin = settings.spinWait ? '1' : '0';
   const session = await ort.InferenceSession.create(model.modelPath, {
     executionProviders: ['cpu'], intraOpNumThreads: settings.intraOpThreads, interOpNumThreads: settings.interOpThreads, graphOptimizationLevel: 'all', enableCpuMemArena: arena,
@@ -55,18 +76,23 @@ async function ceiling(model: ResolvedModel): Promise<number> {
   const feeds = { [model.manifest.input.name]: new ort.Tensor('float32', new Float32Array(3 * width * height).fill(114), [1, 3, height, width]) };
   for (let i = 0; i < 10; i++) await session.run(feeds);
   let runs = 0;
+  const cpuBefore = cpuMs();
   const started = performance.now();
   while (performance.now() - started < SECONDS * 1000) {
     await session.run(feeds);
     runs++;
   }
   const fps = (runs * 1000) / (performance.now() - started);
+  const cpuPerFrame = (cpuMs().agent - cpuBefore.agent) / runs;
   await session.release();
-  return fps;
+  return { fps, cpuPerFrame };
 }
 
 interface PipelineRun {
   fps: number;
+  /** CPU ms per frame: the agent's threads (main, inference worker, onnxruntime pool) and ffmpeg. */
+  agentCpuPerFrame: number;
+  ffmpegCpuPerFrame: number;
   latencies: number[];
   dropped: number;
 }
@@ -77,7 +103,7 @@ async function pipeline(model: ResolvedModel, cameras: number, sampleFps: number
   const { log } = captureLogger();
   const config = configSchema.parse({
     cameras: Array.from({ length: cameras }, (_, i) => ({ id: `cam${i}`, url: clip, sampleFps, realtime: sampleFps !== null, loop: true })),
-    inference: { cpuMemArena: arena },
+    inference: { cpuMemArena: arena, spinWait },
     ffmpeg: { decodeThreads },
   });
   const db = openDatabase(path.join(dir, 'bench.db'));
@@ -114,9 +140,12 @@ async function pipeline(model: ResolvedModel, cameras: number, sampleFps: number
   const startResults = results;
   latencies.length = 0;
   const droppedBefore = ingest.cameras().reduce((sum, camera) => sum + camera.dropped, 0);
+  const cpuBefore = cpuMs();
   const started = performance.now();
   await sleep(SECONDS * 1000);
-  const fps = ((results - startResults) * 1000) / (performance.now() - started);
+  const frames = results - startResults;
+  const fps = (frames * 1000) / (performance.now() - started);
+  const cpuAfter = cpuMs();
   const dropped = ingest.cameras().reduce((sum, camera) => sum + camera.dropped, 0) - droppedBefore;
   const measured = [...latencies];
   await ingest.stop();
@@ -125,7 +154,7 @@ async function pipeline(model: ResolvedModel, cameras: number, sampleFps: number
   await writer.stop();
   db.close();
   fs.rmSync(dir, { recursive: true, force: true });
-  return { fps, latencies: measured, dropped };
+  return { fps, latencies: measured, dropped, agentCpuPerFrame: (cpuAfter.agent - cpuBefore.agent) / frames, ffmpegCpuPerFrame: (cpuAfter.children - cpuBefore.children) / frames };
 }
 
 const f1 = (value: number): string => value.toFixed(1);
@@ -139,16 +168,22 @@ async function main(): Promise<void> {
   // Ceiling and pipeline alternate, round after round, so both see the same machine: the
   // ratio of each round is what counts on a shared, noisy box, and its median is reported.
   const table: string[] = [];
+  const cpuTable: string[] = [];
   const speed: Record<string, { ceiling: number; pipeline: number }> = {};
   const only = process.env['BENCH_MODELS']?.split(',');
   for (const [name, model] of Object.entries(models)) {
     if (only && !only.includes(name)) continue;
     const ceilings: number[] = [];
     const pipelines: number[] = [];
+    const cpu: string[] = [];
     for (let round = 0; round < rounds; round++) {
-      ceilings.push(await ceiling(model));
-      pipelines.push((await pipeline(model, 1, null)).fps);
+      const top = await ceiling(model);
+      ceilings.push(top.fps);
+      const run = await pipeline(model, 1, null);
+      pipelines.push(run.fps);
+      cpu.push(`| ${model.manifest.id} | ${round + 1} | ${f1(top.cpuPerFrame)} | ${f1(run.agentCpuPerFrame)} | ${f1(run.ffmpegCpuPerFrame)} |`);
     }
+    cpuTable.push(...cpu);
     const ratios = ceilings.map((top, i) => pipelines[i]! / top);
     speed[name] = { ceiling: median(ceilings), pipeline: median(pipelines) };
     table.push(`| ${model.manifest.id} | ${ceilings.map(f1).join(', ')} | ${pipelines.map(f1).join(', ')} | ${ratios.map((ratio) => ratio.toFixed(2)).join(', ')} | **${median(ratios).toFixed(2)}** |`);
@@ -156,6 +191,9 @@ async function main(): Promise<void> {
   console.log('\n1-2. ceiling (bare session.run on a prepared tensor) vs full pipeline (file -> ffmpeg -> preprocessing -> inference -> SQLite), unlimited sample rate, one camera; frames/s per round');
   console.log('| model | ceiling | pipeline | pipeline / ceiling per round | median |\n|---|---|---|---|---|');
   console.log(table.join('\n'));
+  console.log('\nCPU per frame (ms of CPU, user + system, all threads): where the cores go');
+  console.log('| model | round | ceiling | pipeline: agent (main + worker + onnxruntime) | pipeline: ffmpeg |\n|---|---|---|---|---|');
+  console.log(cpuTable.join('\n'));
   if (speed['int8'] && speed['float']) console.log(`\n3. int8 / float speed (medians): ceiling ${(speed['int8'].ceiling / speed['float'].ceiling).toFixed(2)}x, pipeline ${(speed['int8'].pipeline / speed['float'].pipeline).toFixed(2)}x`);
   if (process.env['BENCH_SKIP_LATENCY'] === '1') return;
 

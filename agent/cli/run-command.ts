@@ -52,6 +52,7 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
   const shutdown = new ShutdownController({
     log,
     timeoutMs: config.shutdown.timeoutMs,
+    beforeExit: () => agent?.haltInference() ?? Promise.resolve(),
     cleanup: async (reason): Promise<ExitCodeValue> => {
       startup.abort();
       for (const timer of timers) clearInterval(timer);

@@ -148,7 +148,7 @@ export const configSchema = z.strictObject({
     executionProviders: z.array(z.enum(['cpu', 'cuda', 'tensorrt', 'dml', 'coreml'])).min(1).default(['cpu'])
       .describe('Tried in order; cpu is always added last as the fallback.'),
     scoreThreshold: z.number().min(0).max(1).optional().describe('Overrides the manifest\'s score threshold.'),
-    spinWait: z.boolean().default(true).describe('onnxruntime threads spin briefly after each run instead of sleeping: faster back-to-back runs, but the spinning takes CPU from ffmpeg and the event loop.'),
+    spinWait: z.boolean().default(false).describe('onnxruntime threads spin briefly between ops and runs instead of sleeping. Off by default: the spinning takes the CPU that ffmpeg, preprocessing and SQLite need while a run goes on (bench/inference.ts: 45-51 against 33-35 ms of CPU per frame, no faster).'),
     cpuMemArena: z.boolean().default(true).describe('onnxruntime\'s CPU memory arena: per-run tensors are reused instead of allocated. With MALLOC_MMAP_THRESHOLD_=131072 (set by the unit) model swaps do not grow memory either (test/e2e/hot-swap.test.ts).'),
   }).prefault({}),
   storage: z.strictObject({

@@ -1,4 +1,3 @@
-import type * as ort from 'onnxruntime-node';
 import { errorMessage } from '../errors.js';
 import type { LatestFrameSlot } from '../ingest/frame-slot.js';
 import type { Health, Service } from '../lifecycle/service.js';
@@ -22,7 +21,8 @@ interface Prepared {
 }
 
 interface InFlight extends Prepared {
-  run: Promise<ort.InferenceSession.ReturnType | Error>;
+  done: boolean;
+  failure: Error | undefined;
 }
 
 const ERROR_LOG_INTERVAL_MS = 10_000;
@@ -32,8 +32,9 @@ const ERROR_LOG_INTERVAL_MS = 10_000;
  * busy camera cannot starve another. Frames that arrive while the model is busy replace the
  * waiting one in their slot (counted as dropped there), so nothing queues without bound.
  *
- * Pipelined: while onnxruntime runs frame N (off the event loop), frame N+1 is taken and
- * preprocessed; N+1 starts the moment N's outputs are back, and N is decoded while N+1 runs.
+ * Pipelined: while onnxruntime runs frame N (in the model's worker thread), frame N+1 is taken
+ * and preprocessed as soon as it arrives; N+1 starts the moment N's outputs are back, and N is
+ * decoded while N+1 runs.
  */
 export class FrameScheduler implements Service {
   readonly name = 'scheduler';
@@ -105,45 +106,69 @@ export class FrameScheduler implements Service {
   }
 
   private launch({ model, lane }: Prepared): InFlight {
-    const run = model.execute(lane).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
-    return { model, lane, run };
+    const work: InFlight = { model, lane, done: false, failure: undefined };
+    model.execute(lane).then(
+      () => this.settle(work, undefined),
+      (error: unknown) => this.settle(work, error instanceof Error ? error : new Error(String(error))),
+    );
+    return work;
   }
 
-  private complete(work: InFlight, outputs: ort.InferenceSession.ReturnType | Error): void {
-    if (outputs instanceof Error) {
+  private settle(work: InFlight, failure: Error | undefined): void {
+    work.done = true;
+    work.failure = failure;
+    this.wake?.();
+  }
+
+  private complete(work: InFlight): void {
+    const { failure } = work;
+    if (failure) {
       work.model.abandon(work.lane);
       this.errors++;
       if (Date.now() - this.lastErrorLog > ERROR_LOG_INTERVAL_MS) {
         this.lastErrorLog = Date.now();
-        this.deps.log.error({ err: errorMessage(outputs), camera: work.lane.cameraId, errors: this.errors }, 'inference failed');
+        this.deps.log.error({ err: errorMessage(failure), camera: work.lane.cameraId, errors: this.errors }, 'inference failed');
       }
       return;
     }
-    const result = work.model.finish(work.lane, outputs);
+    const result = work.model.finish(work.lane);
     this.processed++;
     this.lastResultAt = Date.now();
     this.deps.onResult(result);
   }
 
   /**
+   * One frame in flight and at most one prepared. The loop sleeps until a run ends or a frame
+   * arrives, whichever comes first: a frame that arrives while a run goes on is preprocessed
+   * at once, so the next run never waits for its preprocessing.
+   *
    * After stop() the loop still takes the frames already decoded: the cameras stop before the
    * scheduler, so a shutdown loses no frame that reached a slot.
    */
   private async run(): Promise<void> {
     let inFlight: InFlight | undefined;
+    let prepared: Prepared | undefined;
     for (;;) {
-      const prepared = this.prepareNext();
-      const previous = inFlight;
-      if (previous) {
-        const outputs = await previous.run;
-        inFlight = prepared && this.launch(prepared);
-        this.complete(previous, outputs);
-      } else {
-        inFlight = prepared && this.launch(prepared);
+      prepared ??= this.prepareNext();
+      if (inFlight?.done) {
+        const finished = inFlight;
+        inFlight = undefined;
+        if (prepared) {
+          inFlight = this.launch(prepared);
+          prepared = undefined;
+        }
+        this.complete(finished);
+        continue;
       }
-      if (inFlight) continue;
-      if (this.anyReady()) continue;
-      if (!this.running) return;
+      if (!inFlight && prepared) {
+        inFlight = this.launch(prepared);
+        prepared = undefined;
+        continue;
+      }
+      if (!inFlight && !prepared) {
+        if (this.anyReady() && this.deps.models.active?.canPrepare) continue;
+        if (!this.running) return;
+      }
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });

@@ -14,11 +14,44 @@ export class InferenceService implements Service, ActiveModel {
   readonly name = 'inference';
   private model: LoadedModel | undefined;
   private swaps = 0;
+  /** Every model with a session: the active one, one being loaded for a swap, one being released. */
+  private readonly live = new Set<LoadedModel>();
+  private readonly loading = new Set<Promise<unknown>>();
 
   constructor(private readonly resolved: ResolvedModel, private readonly settings: SessionSettings, private readonly log: Logger) {}
 
+  /** LoadedModel.load, tracked so that halt() can wait for its warm-up runs. */
+  private async load(resolved: ResolvedModel): Promise<LoadedModel> {
+    const loading = LoadedModel.load(resolved, this.settings);
+    this.loading.add(loading);
+    try {
+      const model = await loading;
+      this.live.add(model);
+      return model;
+    } finally {
+      this.loading.delete(loading);
+    }
+  }
+
+  private async release(model: LoadedModel): Promise<void> {
+    try {
+      await model.release();
+    } finally {
+      this.live.delete(model);
+    }
+  }
+
+  /**
+   * For an exit without the orderly stop (a second signal, the shutdown deadline): no new
+   * run starts, and this resolves once every run in flight, warm-ups included, is back.
+   */
+  async halt(): Promise<void> {
+    await Promise.allSettled([...this.loading]);
+    await Promise.all([...this.live].map((model) => model.halt()));
+  }
+
   async start(): Promise<void> {
-    this.model = await LoadedModel.load(this.resolved, this.settings);
+    this.model = await this.load(this.resolved);
     const { providers } = this.model;
     this.log.info({ model: this.model.id, version: this.model.version, file: this.resolved.modelPath, threads: this.settings.intraOpThreads, providers }, 'model loaded');
     const wanted = this.settings.executionProviders.filter((provider) => provider !== 'cpu');
@@ -37,14 +70,14 @@ export class InferenceService implements Service, ActiveModel {
   async swapTo(resolved: ResolvedModel): Promise<{ from: string; to: string }> {
     const current = this.model;
     if (!current) throw new Error('inference used before start');
-    const next = await LoadedModel.load(resolved, this.settings);
+    const next = await this.load(resolved);
     if (!isDeepStrictEqual(next.geometry, current.geometry)) {
-      await next.release();
+      await this.release(next);
       throw new AgentError('MODEL_MISMATCH', `${resolved.manifest.id}: its input (${JSON.stringify(next.geometry)}) differs from the running model's (${JSON.stringify(current.geometry)}): ffmpeg must be restarted for it, so restart the agent`);
     }
     this.model = next;
     this.swaps++;
-    await current.release();
+    await this.release(current);
     const outcome = { from: `${current.id}@${current.version}`, to: `${next.id}@${next.version}` };
     this.log.info({ ...outcome, swaps: this.swaps, rssMb: Math.round(process.memoryUsage().rss / 1048576) }, 'model swapped');
     return outcome;
@@ -57,7 +90,7 @@ export class InferenceService implements Service, ActiveModel {
   async stop(): Promise<void> {
     const model = this.model;
     this.model = undefined;
-    await model?.release();
+    if (model) await this.release(model);
   }
 
   health(): Health {

@@ -9,6 +9,7 @@ import type { ModelManifest } from './manifest.js';
 import { sha256File } from '../assets/verified-write.js';
 import type { ResolvedModel } from './model-files.js';
 import { createPreprocessor, type Preprocessor } from './preprocess.js';
+import { RunFailed, SessionWorker, type SessionInfo } from './session-worker.js';
 import type { InferenceResult } from './result.js';
 
 export interface SessionSettings {
@@ -36,7 +37,7 @@ function dimsOf(shape: ReadonlyArray<number | string> | undefined): string {
   return shape ? `[${shape.join(', ')}]` : '[?]';
 }
 
-function checkAgainstManifest(session: ort.InferenceSession, model: ResolvedModel): void {
+function checkAgainstManifest(session: SessionInfo, model: ResolvedModel): void {
   const { manifest, labels } = model;
   const input = session.inputMetadata.find((meta) => meta.name === manifest.input.name);
   if (!input || !input.isTensor) {
@@ -72,10 +73,11 @@ function checkAgainstManifest(session: ort.InferenceSession, model: ResolvedMode
 }
 
 /**
- * An onnxruntime session with the configured execution providers, CPU last. When a provider
- * is not available in this build or machine (no GPU), the session is made on the CPU alone.
+ * An onnxruntime session (in its own worker thread) with the configured execution providers,
+ * CPU last. When a provider is not available in this build or machine (no GPU), the session
+ * is made on the CPU alone.
  */
-async function createSession(resolved: ResolvedModel, settings: SessionSettings): Promise<{ session: ort.InferenceSession; providers: string[] }> {
+async function createSession(resolved: ResolvedModel, settings: SessionSettings): Promise<{ session: SessionWorker; providers: string[] }> {
   const { manifest, modelPath } = resolved;
   const options = (executionProviders: string[]): ort.InferenceSession.SessionOptions => ({
     executionProviders,
@@ -91,7 +93,7 @@ async function createSession(resolved: ResolvedModel, settings: SessionSettings)
   let firstError: unknown;
   for (const attempt of providers.length > 1 ? [providers, ['cpu']] : [providers]) {
     try {
-      return { session: await ort.InferenceSession.create(modelPath, options(attempt)), providers: attempt };
+      return { session: await SessionWorker.open(modelPath, options(attempt)), providers: attempt };
     } catch (error) {
       firstError ??= error;
     }
@@ -100,13 +102,15 @@ async function createSession(resolved: ResolvedModel, settings: SessionSettings)
 }
 
 /**
- * One input buffer and its tensor, and the metadata of the frame prepared into it. Two lanes
- * let the next frame be prepared (and the last one decoded) while onnxruntime runs one: run()
- * is asynchronous and leaves the event loop free.
+ * One input buffer and its output buffer, and the metadata of the frame prepared into it. Two
+ * lanes let the next frame be prepared (and the last one decoded) while the worker runs one.
+ * Both buffers travel to the worker for a run and come back: they are re-wrapped after it.
  */
 export interface Lane {
-  readonly input: Float32Array | Uint8Array;
-  readonly feeds: Record<string, ort.Tensor>;
+  readonly index: number;
+  input: Float32Array | Uint8Array;
+  output: Float32Array | undefined;
+  outputDims: readonly number[] | null;
   busy: boolean;
   cameraId: string;
   seq: number;
@@ -119,27 +123,41 @@ export interface Lane {
 }
 
 /**
- * One model ready to run: its onnxruntime session, two reused input lanes, and the pre- and
- * post-processing the manifest asks for. prepare() copies a frame into a free lane (the frame
- * can be released at once), execute() runs it, finish() decodes it and frees the lane.
+ * One model ready to run: its onnxruntime session (in a worker thread), two reused lanes, and
+ * the pre- and post-processing the manifest asks for. prepare() copies a frame into a free
+ * lane (the frame can be released at once), execute() runs it, finish() decodes it and frees
+ * the lane.
  */
 export class LoadedModel {
   private readonly lanes: [Lane, Lane];
   private readonly preprocess: Preprocessor;
   private readonly decodeDetections: DetectionDecoder | undefined;
   private readonly decodeClasses: ClassificationDecoder | undefined;
+  private readonly inputIsUint8: boolean;
   readonly geometry: FrameGeometry;
 
-  private constructor(readonly resolved: ResolvedModel, private readonly session: ort.InferenceSession, scoreThreshold: number | undefined, readonly providers: string[]) {
+  private constructor(readonly resolved: ResolvedModel, private readonly session: SessionWorker, scoreThreshold: number | undefined, readonly providers: string[]) {
     const { manifest, labels } = resolved;
     const { width, height, layout, dtype } = manifest.input;
     this.geometry = geometryOf(manifest);
+    this.inputIsUint8 = dtype === 'uint8';
     const dims = layout === 'NCHW' ? [1, 3, height, width] : [1, height, width, 3];
-    const lane = (): Lane => {
-      const input = dtype === 'uint8' ? new Uint8Array(width * height * 3) : new Float32Array(width * height * 3);
-      return { input, feeds: { [manifest.input.name]: new ort.Tensor(dtype, input, dims) }, busy: false, cameraId: '', seq: -1, capturedAt: 0, sourceWidth: 0, sourceHeight: 0, roi: undefined, workMs: 0 };
-    };
-    this.lanes = [lane(), lane()];
+    session.bind({ inputName: manifest.input.name, inputType: dtype, inputDims: dims, outputName: manifest.output.name });
+    const lane = (index: number): Lane => ({
+      index,
+      input: this.inputIsUint8 ? new Uint8Array(width * height * 3) : new Float32Array(width * height * 3),
+      output: undefined,
+      outputDims: null,
+      busy: false,
+      cameraId: '',
+      seq: -1,
+      capturedAt: 0,
+      sourceWidth: 0,
+      sourceHeight: 0,
+      roi: undefined,
+      workMs: 0,
+    });
+    this.lanes = [lane(0), lane(1)];
     this.preprocess = createPreprocessor(manifest.input);
     if (manifest.task === 'detection') {
       this.decodeDetections = createDetectionDecoder(manifest, labels, this.geometry, scoreThreshold ?? manifest.output.scoreThreshold);
@@ -158,13 +176,23 @@ export class LoadedModel {
     }
     const { session, providers } = await createSession(resolved, settings);
     try {
-      checkAgainstManifest(session, resolved);
+      checkAgainstManifest(session.info, resolved);
       const model = new LoadedModel(resolved, session, settings.scoreThreshold, providers);
-      await model.infer(null); // warm-up: the first run allocates and plans
+      // Warm-up, once per lane: the first run allocates and plans, and gives each lane its output buffer.
+      await Promise.all([model.warmLane(), model.warmLane()]);
       return model;
     } catch (error) {
-      await session.release();
+      await session.close();
       throw error;
+    }
+  }
+
+  private async warmLane(): Promise<void> {
+    const lane = this.prepare(null);
+    try {
+      await this.execute(lane);
+    } finally {
+      lane.busy = false;
     }
   }
 
@@ -207,22 +235,36 @@ export class LoadedModel {
     return lane;
   }
 
-  /** Runs a prepared lane; the lane stays busy until finish() or abandon(). */
-  async execute(lane: Lane): Promise<ort.InferenceSession.ReturnType> {
+  /**
+   * Runs a prepared lane in the worker; the lane stays busy until finish() or abandon(). A
+   * failed run rejects with an INFERENCE_FAILED error, the lane's buffers given back.
+   */
+  async execute(lane: Lane): Promise<void> {
     const started = performance.now();
     try {
-      return await this.session.run(lane.feeds);
+      const outcome = await this.session.run(lane.index, lane.input.buffer as ArrayBuffer, (lane.output?.buffer as ArrayBuffer | undefined) ?? null, lane.outputDims);
+      this.attach(lane, outcome.input, outcome.output);
+      lane.outputDims = outcome.outputDims;
+    } catch (error) {
+      if (!(error instanceof RunFailed)) throw error;
+      this.attach(lane, error.input, error.output);
+      throw new AgentError('INFERENCE_FAILED', `${this.id}: ${error.message}`, { cause: error });
     } finally {
       lane.workMs += performance.now() - started;
     }
   }
 
+  private attach(lane: Lane, input: ArrayBuffer, output: ArrayBuffer | null): void {
+    lane.input = this.inputIsUint8 ? new Uint8Array(input) : new Float32Array(input);
+    if (output) lane.output = new Float32Array(output);
+  }
+
   /** Decodes a lane's outputs into the result and frees the lane. */
-  finish(lane: Lane, outputs: ort.InferenceSession.ReturnType): InferenceResult {
+  finish(lane: Lane): InferenceResult {
     const started = performance.now();
     const { manifest } = this.resolved;
     try {
-      const data = outputs[manifest.output.name]!.data as Float32Array;
+      const data = lane.output!;
       const vehicles = this.decodeDetections ? this.decodeDetections(data, lane.sourceWidth, lane.sourceHeight, lane.roi) : [];
       const top = this.decodeClasses?.(data);
       const result: InferenceResult = {
@@ -237,7 +279,6 @@ export class LoadedModel {
       if (top) result.top = top;
       return result;
     } finally {
-      for (const name in outputs) outputs[name]!.dispose();
       lane.busy = false;
     }
   }
@@ -250,19 +291,23 @@ export class LoadedModel {
   /** One frame start to end (tests, warm-up); the agent's scheduler pipelines the three steps. */
   async infer(frame: Frame | null): Promise<InferenceResult> {
     const lane = this.prepare(frame);
-    let outputs: ort.InferenceSession.ReturnType;
     try {
-      outputs = await this.execute(lane);
+      await this.execute(lane);
     } catch (error) {
       this.abandon(lane);
       throw error;
     }
-    return this.finish(lane, outputs);
+    return this.finish(lane);
+  }
+
+  /** Refuses new runs; resolves once the run in flight (if any) is back from onnxruntime. */
+  halt(): Promise<void> {
+    return this.session.halt();
   }
 
   /** Releases the session once no lane is in use (a swap may happen while one is). */
   async release(): Promise<void> {
     while (this.lanes[0].busy || this.lanes[1].busy) await new Promise((resolve) => setTimeout(resolve, 2));
-    await this.session.release();
+    await this.session.close();
   }
 }

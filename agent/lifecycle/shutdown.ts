@@ -10,6 +10,12 @@ export interface ShutdownOptions {
   cleanup: (reason: ShutdownReason) => Promise<ExitCodeValue>;
   exit?: (code: number) => void;
   processLike?: NodeJS.EventEmitter;
+  /**
+   * Awaited (at most beforeExitMs) before every exit, the forced ones included: what must be
+   * quiet when the process ends (a worker thread inside a native call aborts the process).
+   */
+  beforeExit?: () => Promise<void>;
+  beforeExitMs?: number;
 }
 
 /**
@@ -18,6 +24,7 @@ export interface ShutdownOptions {
  */
 export class ShutdownController {
   private running: Promise<void> | undefined;
+  private exiting = false;
   private readonly exit: (code: number) => void;
   private readonly target: NodeJS.EventEmitter;
   private readonly handlers: Array<[string, (...args: unknown[]) => void]>;
@@ -49,6 +56,7 @@ export class ShutdownController {
   }
 
   private onSignal(signal: 'SIGTERM' | 'SIGINT'): void {
+    if (this.exiting) return;
     if (this.running) {
       this.options.log.warn({ signal }, 'second signal: exiting now without cleanup');
       this.finish(ExitCode.FORCED);
@@ -80,8 +88,19 @@ export class ShutdownController {
   }
 
   private finish(code: number): void {
-    for (const [event, handler] of this.handlers) this.target.off(event, handler);
-    this.options.log.flush();
-    this.exit(code);
+    if (this.exiting) return;
+    this.exiting = true;
+    const { beforeExit, beforeExitMs = 2000 } = this.options;
+    const quiet = beforeExit ? beforeExit() : Promise.resolve();
+    let bound: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      bound = setTimeout(resolve, beforeExitMs);
+    });
+    void Promise.race([quiet.catch((error: unknown) => this.options.log.error({ err: error }, 'before exit: failed')), waited]).then(() => {
+      clearTimeout(bound);
+      for (const [event, handler] of this.handlers) this.target.off(event, handler);
+      this.options.log.flush();
+      this.exit(code);
+    });
   }
 }

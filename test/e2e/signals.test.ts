@@ -103,8 +103,8 @@ describe('SIGTERM and SIGINT on a real agent process', () => {
     // Signals of one kind do not queue: the second must come after the first was handled.
     await running.waitForLog((line) => line.msg === 'shutdown requested');
     running.kill('SIGTERM');
-    const { code } = await running.exited;
-    expect(code).toBe(130);
+    const exited = await running.exited;
+    expect(exited).toMatchObject({ code: 130 });
     // The agent left without cleanup; its ffmpeg children see stdout close and end on their own.
     await waitForNoFfmpeg((args) => args.includes(marker), 10_000);
   });

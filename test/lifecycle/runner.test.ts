@@ -65,13 +65,14 @@ describe('service runner', () => {
 });
 
 describe('shutdown controller', () => {
-  function setup(cleanup: () => Promise<number>, timeoutMs = 1000) {
+  function setup(cleanup: () => Promise<number>, timeoutMs = 1000, beforeExit?: () => Promise<void>, beforeExitMs?: number) {
     const emitter = new EventEmitter();
     const exits: number[] = [];
     const { log, lines } = captureLogger();
-    new ShutdownController({ log, timeoutMs, cleanup: cleanup as never, exit: (code) => exits.push(code), processLike: emitter }).install();
+    new ShutdownController({ log, timeoutMs, cleanup: cleanup as never, exit: (code) => exits.push(code), processLike: emitter, beforeExit, beforeExitMs }).install();
     return { emitter, exits, lines };
   }
+  const tick = (ms = 0): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
   it('SIGTERM runs cleanup once and exits with its code', async () => {
     let calls = 0;
@@ -89,7 +90,27 @@ describe('shutdown controller', () => {
     const { emitter, exits } = setup(() => new Promise(() => undefined));
     emitter.emit('SIGINT');
     emitter.emit('SIGINT');
+    emitter.emit('SIGINT'); // a third one while exiting changes nothing
+    await tick();
     expect(exits).toEqual([ExitCode.FORCED]);
+  });
+
+  it('a forced exit first waits for beforeExit (the inference run in flight), but not beyond its bound', async () => {
+    let finishRun: () => void = () => undefined;
+    const quiet = setup(() => new Promise(() => undefined), 1000, () => new Promise((resolve) => { finishRun = resolve; }));
+    quiet.emitter.emit('SIGTERM');
+    quiet.emitter.emit('SIGTERM');
+    await tick(20);
+    expect(quiet.exits).toEqual([]);
+    finishRun();
+    await tick();
+    expect(quiet.exits).toEqual([ExitCode.FORCED]);
+
+    const hung = setup(() => new Promise(() => undefined), 1000, () => new Promise(() => undefined), 50);
+    hung.emitter.emit('SIGTERM');
+    hung.emitter.emit('SIGTERM');
+    await tick(120);
+    expect(hung.exits).toEqual([ExitCode.FORCED]);
   });
 
   it('an uncaught exception shuts down cleanly and exits 1', async () => {
