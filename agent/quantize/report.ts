@@ -34,7 +34,7 @@ export function makeReport(parts: {
     speed: parts.speed && {
       rounds: parts.speed.map((entry) => ({ threads: entry.threads, floatFps: round(entry.floatFps, 1), int8Fps: round(entry.int8Fps, 1), ratio: round(entry.ratio) })),
       medianRatio,
-      limits: 'elementwise work outside the fused QLinearConv: each SiLU (Sigmoid + Mul, float between DequantizeLinear and QuantizeLinear, or QLinearSigmoid + QLinearMul) and the QuantizeLinear/DequantizeLinear pairs around it run as separate memory-bound kernels, and the layers kept float run at float speed; see docs/benchmarks/quantize.md',
+      limits: 'on an AVX2 CPU without VNNI, onnxruntime\'s QLinearConv is only 1.1-1.4x faster than its float NCHWc Conv (and does not gain from a second thread), while each SiLU becomes QLinearSigmoid + QLinearMul, 0.7-0.85x the speed of float\'s fused QuickGelu; float layers add QuantizeLinear/DequantizeLinear at every boundary. bench/op-profile.ts measures it per op and per block; see docs/benchmarks/quantize.md',
     },
     sensitivity: parts.sensitivity,
   };
