@@ -32,9 +32,9 @@ const ERROR_LOG_INTERVAL_MS = 10_000;
  * busy camera cannot starve another. Frames that arrive while the model is busy replace the
  * waiting one in their slot (counted as dropped there), so nothing queues without bound.
  *
- * Pipelined: while onnxruntime runs frame N (in the model's worker thread), frame N+1 is taken
- * and preprocessed as soon as it arrives; N+1 starts the moment N's outputs are back, and N is
- * decoded while N+1 runs.
+ * Pipelined: while onnxruntime runs frame N (in the model's worker thread), frame N+1 is taken,
+ * preprocessed and queued in the worker as soon as it arrives, so the worker starts it the
+ * moment N is done, without a round trip through the main thread; N is decoded while N+1 runs.
  */
 export class FrameScheduler implements Service {
   readonly name = 'scheduler';
@@ -138,34 +138,26 @@ export class FrameScheduler implements Service {
   }
 
   /**
-   * One frame in flight and at most one prepared. The loop sleeps until a run ends or a frame
-   * arrives, whichever comes first: a frame that arrives while a run goes on is preprocessed
-   * at once, so the next run never waits for its preprocessing.
+   * Up to two frames in flight (the model's two lanes): one running, one queued behind it in
+   * the worker. The loop sleeps until a run ends or a frame arrives; results are completed in
+   * the order their frames were taken, even across a swap (two models' workers).
    *
    * After stop() the loop still takes the frames already decoded: the cameras stop before the
    * scheduler, so a shutdown loses no frame that reached a slot.
    */
   private async run(): Promise<void> {
-    let inFlight: InFlight | undefined;
-    let prepared: Prepared | undefined;
+    const inFlight: InFlight[] = [];
     for (;;) {
-      prepared ??= this.prepareNext();
-      if (inFlight?.done) {
-        const finished = inFlight;
-        inFlight = undefined;
-        if (prepared) {
-          inFlight = this.launch(prepared);
-          prepared = undefined;
-        }
-        this.complete(finished);
+      const prepared = this.prepareNext();
+      if (prepared) {
+        inFlight.push(this.launch(prepared));
         continue;
       }
-      if (!inFlight && prepared) {
-        inFlight = this.launch(prepared);
-        prepared = undefined;
+      if (inFlight.length > 0 && inFlight[0]!.done) {
+        this.complete(inFlight.shift()!);
         continue;
       }
-      if (!inFlight && !prepared) {
+      if (inFlight.length === 0) {
         if (this.anyReady() && this.deps.models.active?.canPrepare) continue;
         if (!this.running) return;
       }

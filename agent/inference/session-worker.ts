@@ -59,8 +59,10 @@ function sessionWorkerMain(ortPath: string): void {
   const port = parentPort!;
   let session: Ort.InferenceSession | undefined;
   let binding: RunBinding | undefined;
-  const feeds: Record<string, Ort.Tensor> = {};
-  const fetches: Record<string, Ort.Tensor> = {};
+  // One feeds and one fetches object per lane: two runs can be queued at once, and
+  // onnxruntime-node reads them only when the deferred run starts.
+  const feedsOf: Array<Record<string, Ort.Tensor>> = [];
+  const fetchesOf: Array<Record<string, Ort.Tensor>> = [];
   const post = (message: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
   const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -69,6 +71,8 @@ function sessionWorkerMain(ortPath: string): void {
     try {
       if (!session || !binding) throw new Error('run before the session was opened and bound');
       const data = binding.inputType === 'uint8' ? new Uint8Array(input) : new Float32Array(input);
+      const feeds = (feedsOf[lane] ??= {});
+      const fetches = (fetchesOf[lane] ??= {});
       feeds[binding.inputName] = new ort.Tensor(binding.inputType, data, binding.inputDims as number[]);
       if (message.output && message.outputDims) {
         // The output is written straight into the buffer the main thread handed over.

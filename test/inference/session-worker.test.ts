@@ -36,6 +36,25 @@ describe('inference runs off the event loop', () => {
   });
 });
 
+describe('two frames queued in the worker at once', () => {
+  it('each lane gets the result of its own frame (the same as run one at a time)', async () => {
+    const model = await LoadedModel.load(int8(), settings);
+    try {
+      const busy = await frameFromImage(assetPath('highway-frame-t5s.png'), model.geometry);
+      const other = await frameFromImage(assetPath('bus-and-cars.jpg'), model.geometry);
+      const alone = [(await model.infer(busy)).vehicles, (await model.infer(other)).vehicles];
+      for (let round = 0; round < 3; round++) {
+        const first = model.prepare(busy);
+        const second = model.prepare(other);
+        await Promise.all([model.execute(first), model.execute(second)]);
+        expect([model.finish(first).vehicles, model.finish(second).vehicles]).toEqual(alone);
+      }
+    } finally {
+      await model.release();
+    }
+  });
+});
+
 describe('the session worker', () => {
   let worker: SessionWorker;
   beforeAll(async () => {
