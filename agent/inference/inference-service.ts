@@ -3,6 +3,7 @@ import { AgentError } from '../errors.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import { LoadedModel, type SessionSettings } from './loaded-model.js';
+import { InferenceThreads } from './session-worker.js';
 import type { ResolvedModel } from './model-files.js';
 
 /** What the scheduler needs: the model to use for the next frame (it changes on a swap). */
@@ -17,12 +18,13 @@ export class InferenceService implements Service, ActiveModel {
   /** Every model with a session: the active one, one being loaded for a swap, one being released. */
   private readonly live = new Set<LoadedModel>();
   private readonly loading = new Set<Promise<unknown>>();
+  private readonly threads = new InferenceThreads();
 
   constructor(private readonly resolved: ResolvedModel, private readonly settings: SessionSettings, private readonly log: Logger) {}
 
   /** LoadedModel.load, tracked so that halt() can wait for its warm-up runs. */
   private async load(resolved: ResolvedModel): Promise<LoadedModel> {
-    const loading = LoadedModel.load(resolved, this.settings);
+    const loading = LoadedModel.load(resolved, this.settings, this.threads);
     this.loading.add(loading);
     try {
       const model = await loading;
@@ -91,6 +93,7 @@ export class InferenceService implements Service, ActiveModel {
     const model = this.model;
     this.model = undefined;
     if (model) await this.release(model);
+    await this.threads.close();
   }
 
   health(): Health {

@@ -9,7 +9,7 @@ import type { ModelManifest } from './manifest.js';
 import { sha256File } from '../assets/verified-write.js';
 import type { ResolvedModel } from './model-files.js';
 import { createPreprocessor, type Preprocessor } from './preprocess.js';
-import { RunFailed, SessionWorker, type SessionInfo } from './session-worker.js';
+import { RunFailed, SessionWorker, type InferenceThreads, type SessionInfo } from './session-worker.js';
 import type { InferenceResult } from './result.js';
 
 export interface SessionSettings {
@@ -77,7 +77,7 @@ function checkAgainstManifest(session: SessionInfo, model: ResolvedModel): void 
  * CPU last. When a provider is not available in this build or machine (no GPU), the session
  * is made on the CPU alone.
  */
-async function createSession(resolved: ResolvedModel, settings: SessionSettings): Promise<{ session: SessionWorker; providers: string[] }> {
+async function createSession(resolved: ResolvedModel, settings: SessionSettings, threads: InferenceThreads | undefined): Promise<{ session: SessionWorker; providers: string[] }> {
   const { manifest, modelPath } = resolved;
   const options = (executionProviders: string[]): ort.InferenceSession.SessionOptions => ({
     executionProviders,
@@ -93,7 +93,7 @@ async function createSession(resolved: ResolvedModel, settings: SessionSettings)
   let firstError: unknown;
   for (const attempt of providers.length > 1 ? [providers, ['cpu']] : [providers]) {
     try {
-      return { session: await SessionWorker.open(modelPath, options(attempt)), providers: attempt };
+      return { session: await SessionWorker.open(modelPath, options(attempt), threads), providers: attempt };
     } catch (error) {
       firstError ??= error;
     }
@@ -166,7 +166,8 @@ export class LoadedModel {
     }
   }
 
-  static async load(resolved: ResolvedModel, settings: SessionSettings): Promise<LoadedModel> {
+  /** threads: where the session's worker comes from and goes back to (the agent's); none: a thread of its own. */
+  static async load(resolved: ResolvedModel, settings: SessionSettings, threads?: InferenceThreads): Promise<LoadedModel> {
     const { manifest, modelPath } = resolved;
     if (manifest.sha256 !== undefined) {
       const actual = await sha256File(modelPath);
@@ -174,7 +175,7 @@ export class LoadedModel {
         throw new AgentError('MODEL_LOAD_FAILED', `${manifest.id}: ${modelPath} has sha256 ${actual}, the manifest says ${manifest.sha256}`);
       }
     }
-    const { session, providers } = await createSession(resolved, settings);
+    const { session, providers } = await createSession(resolved, settings, threads);
     try {
       checkAgainstManifest(session.info, resolved);
       const model = new LoadedModel(resolved, session, settings.scoreThreshold, providers);

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoadedModel, type SessionSettings } from '../../agent/inference/loaded-model.js';
 import { resolveModel } from '../../agent/inference/model-files.js';
-import { RunFailed, SessionWorker } from '../../agent/inference/session-worker.js';
+import { InferenceThreads, RunFailed, SessionWorker } from '../../agent/inference/session-worker.js';
 import { manifestsDir } from '../../agent/paths.js';
 import { assetPath } from '../helpers/assets.js';
 import { frameFromImage } from '../support/image-frame.js';
@@ -85,5 +85,26 @@ describe('the session worker', () => {
     const closing = await SessionWorker.open(int8().modelPath, { intraOpNumThreads: 1 });
     await closing.close();
     await expect(closing.run(0, new ArrayBuffer(4), null, null)).rejects.toMatchObject({ code: 'INFERENCE_FAILED' });
+  });
+});
+
+describe('inference threads across model swaps', () => {
+  it('the next model opens in the thread the released one ran in, also after a model that failed to open', async () => {
+    const threads = new InferenceThreads();
+    const threadOf = (session: SessionWorker): number => (session as unknown as { worker: { threadId: number } }).worker.threadId;
+    try {
+      const first = await SessionWorker.open(int8().modelPath, { intraOpNumThreads: 1 }, threads);
+      const firstThread = threadOf(first);
+      await first.close();
+      await expect(SessionWorker.open('/nonexistent/model.onnx', {}, threads)).rejects.toThrow();
+      const second = await SessionWorker.open(int8().modelPath, { intraOpNumThreads: 1 }, threads);
+      expect(threadOf(second)).toBe(firstThread);
+      second.bind({ inputName: 'images', inputType: 'float32', inputDims: [1, 3, 416, 416], outputName: 'output' });
+      const outcome = await second.run(0, new Float32Array(3 * 416 * 416).buffer, null, null);
+      expect(outcome.outputDims).toEqual([1, 3549, 85]);
+      await second.close();
+    } finally {
+      await threads.close();
+    }
   });
 });
