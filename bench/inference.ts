@@ -25,6 +25,7 @@ import { ResultWriter } from '../agent/storage/result-writer.js';
 import { manifestsDir } from '../agent/paths.js';
 import { assetPath } from '../test/helpers/assets.js';
 import { captureLogger } from '../test/support/capture-log.js';
+import { childPids, CLK_TCK, processTicks } from './proc-cpu.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 8);
 // The agent's defaults, overridable for experiments: BENCH_SPIN=1, BENCH_ARENA=0, BENCH_DECODE_THREADS=1.
@@ -45,20 +46,15 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** CPU time (ms, user + system) of this process, all its threads, and of its child processes alive now (ffmpeg). */
 function cpuMs(): { agent: number; children: number } {
   const usage = process.cpuUsage();
-  let children = 0;
-  const tick = 1000 / 100; // USER_HZ
-  for (const task of fs.readdirSync('/proc/self/task')) {
-    for (const pid of fs.readFileSync(`/proc/self/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) {
-      try {
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        children += (Number(fields[11]) + Number(fields[12])) * tick;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error; // the child just ended
-      }
+  let childTicks = 0;
+  for (const pid of childPids()) {
+    try {
+      childTicks += processTicks(pid);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error; // the child just ended
     }
   }
-  return { agent: (usage.user + usage.system) / 1000, children };
+  return { agent: (usage.user + usage.system) / 1000, children: (childTicks * 1000) / CLK_TCK };
 }
 
 const percentile = (values: number[], p: number): number => {
@@ -180,15 +176,13 @@ async function main(): Promise<void> {
     if (only && !only.includes(name)) continue;
     const ceilings: number[] = [];
     const pipelines: number[] = [];
-    const cpu: string[] = [];
     for (let round = 0; round < rounds; round++) {
       const top = await ceiling(model);
       ceilings.push(top.fps);
       const run = await pipeline(model, 1, null);
       pipelines.push(run.fps);
-      cpu.push(`| ${model.manifest.id} | ${round + 1} | ${f1(top.cpuPerFrame)} | ${f1(run.agentCpuPerFrame)} | ${run.mainThreadMsPerFrame.toFixed(2)} | ${f1(run.ffmpegCpuPerFrame)} |`);
+      cpuTable.push(`| ${model.manifest.id} | ${round + 1} | ${f1(top.cpuPerFrame)} | ${f1(run.agentCpuPerFrame)} | ${run.mainThreadMsPerFrame.toFixed(2)} | ${f1(run.ffmpegCpuPerFrame)} |`);
     }
-    cpuTable.push(...cpu);
     const ratios = ceilings.map((top, i) => pipelines[i]! / top);
     speed[name] = { ceiling: median(ceilings), pipeline: median(pipelines) };
     table.push(`| ${model.manifest.id} | ${ceilings.map(f1).join(', ')} | ${pipelines.map(f1).join(', ')} | ${ratios.map((ratio) => ratio.toFixed(2)).join(', ')} | **${median(ratios).toFixed(2)}** |`);

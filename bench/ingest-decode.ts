@@ -38,6 +38,7 @@ import { SETPRIV } from '../agent/ingest/ingest-service.js';
 import { assetPath } from '../test/helpers/assets.js';
 import { startRtspServer, type RtspServerHandle } from '../test/helpers/rtsp-server.js';
 import { BenchCleanup, runBenchmark } from './cleanup.js';
+import { CLK_TCK, processTicks } from './proc-cpu.js';
 
 // ---------------------------------------------------------------- settings
 
@@ -63,18 +64,8 @@ const FRAME_BYTES = bytesPerFrame(GEOMETRY);
 /** The agent's own defaults (hwaccel none, socket timeout), read from the config schema. */
 const FFMPEG_DEFAULTS = configSchema.shape.ffmpeg.parse(undefined);
 const FIRST_FRAME_TIMEOUT_MS = 30_000;
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 // ---------------------------------------------------------------- /proc readings
-
-/** utime+stime of a process (all its threads), in clock ticks. */
-function processTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // comm (field 2) is in parentheses and may hold spaces: split after the last ")".
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state); utime is field 14, stime field 15.
-  return Number(fields[11]) + Number(fields[12]);
-}
 
 interface MachineTicks {
   busy: number;

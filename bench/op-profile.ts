@@ -22,7 +22,7 @@ interface ProfileEvent {
   cat: string;
   name: string;
   dur: number;
-  args?: { op_name?: string; thread_scheduling_stats?: unknown };
+  args?: { op_name?: string };
 }
 
 interface NodeTime {
@@ -31,7 +31,7 @@ interface NodeTime {
   ms: number;
 }
 
-async function profile(modelPath: string): Promise<{ perOp: Map<string, { ms: number; nodes: Set<string> }>; perNode: NodeTime[]; wallMs: number }> {
+async function profile(modelPath: string): Promise<{ perNode: NodeTime[]; wallMs: number }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cctv-prof-'));
   try {
     const session = await ort.InferenceSession.create(modelPath, {
@@ -50,22 +50,16 @@ async function profile(modelPath: string): Promise<{ perOp: Map<string, { ms: nu
     await session.release();
     const file = fs.readdirSync(dir).find((name) => name.endsWith('.json'))!;
     const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as ProfileEvent[];
-    const perOp = new Map<string, { ms: number; nodes: Set<string> }>();
     const perNode = new Map<string, NodeTime>();
     const runs = RUNS + 10;
     for (const event of events) {
       if (event.cat !== 'Node' || !event.name.endsWith('_kernel_time')) continue;
-      const op = event.args?.op_name ?? '?';
-      const entry = perOp.get(op) ?? { ms: 0, nodes: new Set<string>() };
-      entry.ms += event.dur / 1000 / runs;
-      entry.nodes.add(event.name);
-      perOp.set(op, entry);
       const node = event.name.slice(0, -'_kernel_time'.length);
-      const timed = perNode.get(node) ?? { node, op, ms: 0 };
+      const timed = perNode.get(node) ?? { node, op: event.args?.op_name ?? '?', ms: 0 };
       timed.ms += event.dur / 1000 / runs;
       perNode.set(node, timed);
     }
-    return { perOp, perNode: [...perNode.values()], wallMs };
+    return { perNode: [...perNode.values()], wallMs };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -131,12 +125,19 @@ if (models.length === 0) {
 console.log(`onnxruntime ${ort.env.versions.common}, ${THREADS} intra-op threads, ${RUNS} runs, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load ${os.loadavg().map((f) => f.toFixed(1)).join(' ')}`);
 let floatNodes: NodeTime[] | undefined;
 for (const model of models) {
-  const { perOp, perNode, wallMs } = await profile(model);
+  const { perNode, wallMs } = await profile(model);
+  const perOp = new Map<string, { ms: number; nodes: number }>();
+  for (const { op, ms } of perNode) {
+    const entry = perOp.get(op) ?? { ms: 0, nodes: 0 };
+    entry.ms += ms;
+    entry.nodes++;
+    perOp.set(op, entry);
+  }
   const total = [...perOp.values()].reduce((sum, entry) => sum + entry.ms, 0);
   console.log(`\n${path.basename(model)}: ${wallMs.toFixed(2)} ms per run (wall), kernels ${total.toFixed(2)} ms`);
   console.log('| op | nodes | ms per run | share |\n|---|---|---|---|');
   for (const [op, entry] of [...perOp].sort((a, b) => b[1].ms - a[1].ms)) {
-    console.log(`| ${op} | ${entry.nodes.size} | ${entry.ms.toFixed(2)} | ${((100 * entry.ms) / total).toFixed(1)} % |`);
+    console.log(`| ${op} | ${entry.nodes} | ${entry.ms.toFixed(2)} | ${((100 * entry.ms) / total).toFixed(1)} % |`);
   }
   if (floatNodes === undefined) floatNodes = perNode;
   else compareBlocks(floatNodes, perNode);

@@ -193,7 +193,7 @@ export class LoadedModel {
     try {
       await this.execute(lane);
     } finally {
-      lane.busy = false;
+      this.abandon(lane);
     }
   }
 

@@ -142,6 +142,7 @@ export class SessionWorker {
   private readonly pending: Array<PendingRun | undefined> = [];
   private inFlight = 0;
   private onIdle: (() => void) | undefined;
+  private idle: Promise<void> | undefined;
   private closing: (() => void) | undefined;
   private failure: Error | undefined;
 
@@ -249,15 +250,17 @@ export class SessionWorker {
   halt(): Promise<void> {
     this.failure ??= new AgentError('INFERENCE_FAILED', 'the agent is exiting');
     if (this.inFlight === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
+    this.idle ??= new Promise<void>((resolve) => {
       this.onIdle = resolve;
     });
+    return this.idle;
   }
 
   /** Releases the session in the worker, then gives the worker back to its pool or ends it. */
   async close(): Promise<void> {
-    const halted = this.failure !== undefined;
-    if (!halted) {
+    // A halted or broken worker is not asked to release anything, nor kept for the next model.
+    const usable = this.failure === undefined;
+    if (usable) {
       const closed = new Promise<void>((resolve) => {
         this.closing = resolve;
       });
@@ -268,7 +271,7 @@ export class SessionWorker {
     this.worker.off('message', this.onWorkerMessage);
     this.worker.off('error', this.onWorkerError);
     this.worker.off('exit', this.onWorkerExit);
-    if (this.threads && !halted && !this.exited) await this.threads.give(this.worker);
+    if (this.threads && usable && !this.exited) await this.threads.give(this.worker);
     else await this.worker.terminate();
   }
 }
