@@ -26,6 +26,7 @@ import { manifestsDir } from '../agent/paths.js';
 import { assetPath } from '../test/helpers/assets.js';
 import { captureLogger } from '../test/support/capture-log.js';
 import { childPids, CLK_TCK, processTicks } from './proc-cpu.js';
+import { describeCpuInt8 } from '../agent/inference/cpu-features.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 8);
 // The agent's defaults, overridable for experiments: BENCH_SPIN=1, BENCH_ARENA=0, BENCH_DECODE_THREADS=1.
@@ -165,6 +166,7 @@ const median = (values: number[]): number => percentile(values, 0.5);
 async function main(): Promise<void> {
   const rounds = Number(process.env['BENCH_ROUNDS'] ?? 3);
   console.log(`settings: spinWait ${settings.spinWait}, ffmpeg decode threads ${decodeThreads || 'auto'}`);
+  console.log(`cpu: ${describeCpuInt8()}`);
   console.log(`inference bench: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load ${os.loadavg().map(f1).join(' ')}, ${SECONDS} s per measurement, ${rounds} rounds, ${settings.intraOpThreads} intra-op threads`);
   // Ceiling and pipeline alternate, round after round, so both see the same machine: the
   // ratio of each round is what counts on a shared, noisy box, and its median is reported.

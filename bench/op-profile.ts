@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { describeCpuInt8 } from '../agent/inference/cpu-features.js';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 100);
 const THREADS = Number(process.env['BENCH_THREADS'] ?? 2);
@@ -122,6 +123,7 @@ if (models.length === 0) {
   console.error('usage: node scripts/run-ts.mjs bench/op-profile.ts MODEL.onnx [MODEL2.onnx ...]');
   process.exit(2);
 }
+console.log(`cpu: ${describeCpuInt8()}`);
 console.log(`onnxruntime ${ort.env.versions.common}, ${THREADS} intra-op threads, ${RUNS} runs, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load ${os.loadavg().map((f) => f.toFixed(1)).join(' ')}`);
 let floatNodes: NodeTime[] | undefined;
 for (const model of models) {

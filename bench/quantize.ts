@@ -10,6 +10,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
+import { describeCpuInt8 } from '../agent/inference/cpu-features.js';
 import { resolveModel } from '../agent/inference/model-files.js';
 import { manifestsDir } from '../agent/paths.js';
 import { median } from '../agent/quantize/evaluate.js';
@@ -23,6 +24,8 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 3);
 const floatModel = resolveModel(path.join(manifestsDir(), 'yolox-nano.json'), path.dirname(assetPath('yolox-nano.onnx')));
 const clip = assetPath('highway-cctv-320x240.mp4');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cctv-bench-quantize-'));
+// int8 speed and agreement depend on the CPU's int8 path (VNNI, AVX2, ARM dot product).
+console.log(`cpu: ${describeCpuInt8()}`);
 try {
   for (const silu of ['qlinear', 'float'] as const) {
     const { report } = await runQuantizeJob({

@@ -38,6 +38,10 @@ export const assetSchema = z.strictObject({
   mirrorPath: mirrorPathSchema,
   required: z.boolean(),
   notes: z.string(),
+  derivedFrom: z.strictObject({
+    asset: fileNameSchema.describe('The catalogued asset it is made from (one with an upstream or a mirror copy).'),
+    ffmpegArgs: z.array(z.string()).min(3).describe('The recipe: ffmpeg arguments with "{input}" and "{output}" placeholders.'),
+  }).optional().describe('Made on this machine when no mirror has it: verified through its source\'s sha256 and a provenance file (docs/assets.md).'),
 });
 
 export const catalogSchema = z
@@ -56,6 +60,15 @@ export const catalogSchema = z
         context.addIssue({ code: 'custom', path: ['assets', index, 'name'], message: `duplicate asset name "${asset.name}"` });
       }
       seen.add(asset.name);
+      const from = asset.derivedFrom;
+      if (from === undefined) return;
+      const source = catalog.assets.find((entry) => entry.name === from.asset);
+      if (!source || source.derivedFrom !== undefined) {
+        context.addIssue({ code: 'custom', path: ['assets', index, 'derivedFrom', 'asset'], message: `must name a catalogued asset that is not itself derived (got "${from.asset}")` });
+      }
+      if (!from.ffmpegArgs.includes('{input}') || !from.ffmpegArgs.includes('{output}')) {
+        context.addIssue({ code: 'custom', path: ['assets', index, 'derivedFrom', 'ffmpegArgs'], message: 'must contain the "{input}" and "{output}" placeholders' });
+      }
     });
   });
 

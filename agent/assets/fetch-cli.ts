@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { AgentError, errorMessage, isAgentError } from '../errors.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import { ASSET_KINDS, assetsDir, loadCatalog, type AssetEntry, type AssetKind } from './catalog.js';
+import { checkDerivedAsset } from './derived-asset.js';
 import { checkLocalAsset, defaultMirror, fetchAssets, MIRROR_ENV, selectAssets, type AssetReport, type FetchProgress } from './fetch.js';
 
 export interface AssetsCommandIo {
@@ -14,6 +15,8 @@ export interface AssetsCommandIo {
   signal?: AbortSignal;
   /** Replaces global fetch (tests). */
   fetchImpl?: typeof fetch;
+  /** The ffmpeg that derives clips and frames from their sources (see FetchOptions.ffmpegPath). */
+  ffmpegPath?: string;
   /**
    * Makes the models that can be derived from fetched ones (the int8 model, by the quantizer)
    * when they could not be fetched. Injected by the CLI, so this folder does not depend on
@@ -129,6 +132,7 @@ async function runFetch(argv: string[], io: AssetsCommandIo): Promise<number> {
     offline: values['offline'] === true,
     signal: io.signal,
     fetchImpl: io.fetchImpl,
+    ...(io.ffmpegPath !== undefined ? { ffmpegPath: io.ffmpegPath } : {}),
     onProgress: (event) => progress.on(event),
   });
 
@@ -202,6 +206,9 @@ function formatReport(report: AssetReport, asset: AssetEntry): string {
     case 'downloaded':
       line = `ok (downloaded ${megabytes(asset.size)})`;
       break;
+    case 'derived':
+      line = `ok (derived from ${asset.derivedFrom?.asset ?? '?'}, provenance in ${asset.name}.provenance.json)`;
+      break;
     default:
       line = `${report.status.toUpperCase()}${optional} ${report.error?.code ?? ''}: ${report.error?.message ?? ''}`;
   }
@@ -223,8 +230,10 @@ async function runList(argv: string[], io: AssetsCommandIo): Promise<number> {
   const catalog = loadCatalog();
   const rows: string[][] = [['NAME', 'KIND', 'REQUIRED', 'PRESENT', 'SOURCE', 'LICENCE']];
   for (const asset of selectAssets(catalog, positionals)) {
-    const local = await checkLocalAsset(asset, path.join(destDir, asset.name));
-    const present = local === 'ok' ? 'yes' : local === 'missing' ? 'no' : local.code === 'ASSET_HASH_MISMATCH' ? 'BAD SHA256' : 'UNREADABLE';
+    const file = path.join(destDir, asset.name);
+    const local = await checkLocalAsset(asset, file);
+    const derived = local === 'ok' || local === 'missing' ? undefined : await checkDerivedAsset(asset, file, catalog);
+    const present = local === 'ok' ? 'yes' : derived === 'ok' ? 'yes (derived)' : local === 'missing' ? 'no' : local.code === 'ASSET_HASH_MISMATCH' ? 'BAD SHA256' : 'UNREADABLE';
     rows.push([asset.name, asset.kind, asset.required ? 'yes' : 'no', present, sourceOf(asset, mirror), asset.licence]);
   }
   io.out.write(`assets: ${destDir}\nmirror: ${mirror ?? 'none'}\n${formatTable(rows)}`);
@@ -235,6 +244,7 @@ async function runList(argv: string[], io: AssetsCommandIo): Promise<number> {
 function sourceOf(asset: AssetEntry, mirror: string | undefined): string {
   if (mirror !== undefined && fs.existsSync(path.join(mirror, asset.mirrorPath))) return 'mirror';
   if (asset.upstream !== null) return `upstream (${new URL(asset.upstream).host})`;
+  if (asset.derivedFrom !== undefined) return `derived from ${asset.derivedFrom.asset}`;
   return 'manual: see obtain in models/catalog.json';
 }
 

@@ -4,11 +4,12 @@ import path from 'node:path';
 import { AgentError, errorMessage, isAgentError, systemErrorCode, type ErrorCode } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import { assetsDir, loadCatalog, type AssetEntry, type AssetKind, type Catalog } from './catalog.js';
+import { checkDerivedAsset, deriveAsset } from './derived-asset.js';
 import { sha256File, writeVerified } from './verified-write.js';
 
 export const MIRROR_ENV = 'CCTV_ASSET_MIRROR';
 
-export type AssetStatus = 'present' | 'mirrored' | 'downloaded' | 'unavailable' | 'failed';
+export type AssetStatus = 'present' | 'mirrored' | 'downloaded' | 'derived' | 'unavailable' | 'failed';
 
 export interface AssetReport {
   name: string;
@@ -49,6 +50,12 @@ export interface FetchOptions {
   signal?: AbortSignal;
   /** Replaces global fetch (tests). */
   fetchImpl?: typeof fetch;
+  /**
+   * The ffmpeg that makes derived assets (a transcoded clip, a frame) from their sources when no
+   * mirror has them; without it they are only taken from a mirror. The CLI passes the bundled
+   * build, so every machine derives the same bytes.
+   */
+  ffmpegPath?: string;
 }
 
 /**
@@ -92,7 +99,7 @@ export async function fetchAssets(options: FetchOptions = {}): Promise<FetchResu
   for (const [index, asset] of selected.entries()) {
     options.signal?.throwIfAborted();
     options.onProgress?.({ type: 'start', asset, index, count: selected.length });
-    const report = await fetchOne(asset, destDir, options);
+    const report = await fetchOne(asset, destDir, options, catalog);
     reports.push(report);
     options.onProgress?.({ type: 'done', asset, report });
   }
@@ -100,7 +107,7 @@ export async function fetchAssets(options: FetchOptions = {}): Promise<FetchResu
   return { ok, reports };
 }
 
-async function fetchOne(asset: AssetEntry, destDir: string, options: FetchOptions): Promise<AssetReport> {
+async function fetchOne(asset: AssetEntry, destDir: string, options: FetchOptions, catalog: Catalog): Promise<AssetReport> {
   const finalFile = path.join(destDir, asset.name);
   const report = (status: AssetStatus, extra: Partial<AssetReport> = {}): AssetReport => ({
     name: asset.name,
@@ -117,7 +124,10 @@ async function fetchOne(asset: AssetEntry, destDir: string, options: FetchOption
 
   const local = await checkLocalAsset(asset, finalFile);
   if (local === 'ok') return report('present', { path: finalFile });
-  if (local instanceof AgentError) failures.push(local);
+  const derivedHere = local === 'missing' ? 'missing' : await checkDerivedAsset(asset, finalFile, catalog);
+  if (derivedHere === 'ok') return report('present', { path: finalFile });
+  if (derivedHere instanceof AgentError) failures.push(derivedHere);
+  else if (local instanceof AgentError) failures.push(local);
 
   const target = { partFile: `${finalFile}.part`, finalFile, sha256: asset.sha256, size: asset.size };
   const mirrorFile = options.mirror === undefined ? undefined : path.join(options.mirror, asset.mirrorPath);
@@ -137,6 +147,24 @@ async function fetchOne(asset: AssetEntry, destDir: string, options: FetchOption
     } catch (error) {
       if (options.signal?.aborted) throw error;
       failures.push(asAgentError(error, 'ASSET_DOWNLOAD_FAILED', `${asset.name}: download from ${asset.upstream} failed`));
+    }
+  }
+
+  const recipe = asset.derivedFrom;
+  if (recipe !== undefined && options.ffmpegPath !== undefined) {
+    // Made here from its source, which is fetched (and verified) first.
+    const sourceEntry = catalog.assets.find((entry) => entry.name === recipe.asset)!;
+    const source = await fetchOne(sourceEntry, destDir, options, catalog);
+    if (source.path === undefined) {
+      failures.push(new AgentError(source.error?.code ?? 'ASSET_UNAVAILABLE', `${asset.name}: its source ${recipe.asset} is not available: ${source.error?.message ?? source.status}`));
+    } else {
+      try {
+        await deriveAsset(asset, source.path, destDir, catalog, options.ffmpegPath, options.signal);
+        return report('derived', { path: finalFile, warnings: failures.map((failure) => failure.message) });
+      } catch (error) {
+        if (options.signal?.aborted) throw error;
+        failures.push(asAgentError(error, 'ASSET_DERIVE_FAILED', `${asset.name}: deriving failed`));
+      }
     }
   }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { runAssetsCommand } from '../assets/fetch-cli.js';
+import { bundledFfmpegPath } from '../ingest/ffmpeg-binary.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import { packageRoot } from '../paths.js';
 import { configCommand } from './config-command.js';
@@ -29,6 +30,8 @@ usage: cctv-agent <command> [options]
   model quantize --model F --out F (--images DIR | --video F | --camera ID --config F) [...]
                                int8 post-training quantization calibrated on the camera's frames (docs/quantization.md)
   model layers FILE            list a model's conv layers (names for --keep-float)
+  model run IMAGE... [--model ID] [--json]
+                               the active (or named) model on still images, as the live pipeline runs it
   version                      print the version
 
 Environment overrides: CCTV_<KEY_PATH>, e.g. CCTV_MQTT__URL, CCTV_CAMERAS__0__URL. See docs/configuration.md.
@@ -49,6 +52,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     case 'assets':
       return runAssetsCommand(rest, {
         ...io,
+        // The bundled build, so a derived clip or frame has the same bytes on every machine.
+        ffmpegPath: bundledFfmpegPath(),
         // Loaded on demand: the quantizer (protobuf, onnx graph code) stays out of the daemon.
         derive: async (destDir, progress) => (await import('../quantize/derive-default.js')).deriveDefaultModels(destDir, progress),
       });

@@ -14,6 +14,7 @@ import type { CliIo } from './io.js';
 export const MODEL_USAGE = `usage:
   cctv-agent model quantize --model FLOAT.onnx --out INT8.onnx SOURCE [options]
   cctv-agent model layers FLOAT.onnx
+  cctv-agent model run IMAGE... [--model ID | --manifest FILE] [--config FILE] [--json]
 
 SOURCE (calibration frames, made by ffmpeg exactly as the agent makes them):
   --images DIR                 every .jpg/.png/.bmp/.webp in DIR, by name
@@ -54,6 +55,10 @@ function evaluationSource(spec: string): CalibrationSource {
 }
 
 async function quantize(argv: string[], io: CliIo): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.out.write(MODEL_USAGE);
+    return ExitCode.OK;
+  }
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -99,6 +104,10 @@ async function quantize(argv: string[], io: CliIo): Promise<number> {
 }
 
 function layers(argv: string[], io: CliIo): number {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.out.write(MODEL_USAGE);
+    return ExitCode.OK;
+  }
   const [file] = argv;
   if (!file) throw new AgentError('USAGE', 'model layers needs a model file');
   let bytes: Uint8Array;
@@ -121,12 +130,14 @@ export async function modelCommand(argv: string[], io: CliIo): Promise<number> {
         return await quantize(rest, io);
       case 'layers':
         return layers(rest, io);
+      case 'run':
+        return await (await import('./model-run-command.js')).modelRunCommand(rest, io);
       case 'help':
       case '--help':
         io.out.write(MODEL_USAGE);
         return ExitCode.OK;
       default:
-        throw new AgentError('USAGE', `unknown model command "${subcommand ?? ''}" (expected quantize or layers)\n${MODEL_USAGE}`);
+        throw new AgentError('USAGE', `unknown model command "${subcommand ?? ''}" (expected quantize, layers or run)\n${MODEL_USAGE}`);
     }
   } catch (error) {
     if (isAgentError(error)) {

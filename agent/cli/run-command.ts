@@ -9,18 +9,11 @@ import { ExitCode, type ExitCodeValue } from '../lifecycle/exit-codes.js';
 import { createNotifier } from '../lifecycle/sd-notify.js';
 import { ShutdownController } from '../lifecycle/shutdown.js';
 import { createLogger } from '../log/logger.js';
-import { defaultAssetsDir } from '../paths.js';
 import { formatStatusLine } from '../telemetry/status-line.js';
 import { loadAndCheck } from './config-command.js';
+import { demoBaseConfig, writeDemoConfig } from './demo-config.js';
 import type { CliIo } from './io.js';
 import { formatCliError } from './report-error.js';
-
-/** The demo: the real highway clip, looped like a live camera, with the embedded broker. */
-export function demoBaseConfig(assetsDir: string = defaultAssetsDir()): Record<string, unknown> {
-  return {
-    cameras: [{ id: 'highway-demo', url: path.join(assetsDir, 'highway-cctv-320x240.mp4'), loop: true, realtime: true, sampleFps: 5 }],
-  };
-}
 
 /**
  * `cctv-agent run` and `cctv-agent demo`: load and check the config (exit 2 on any problem),
@@ -42,6 +35,10 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
   const { config } = loaded;
   for (const secret of loaded.secrets) scrubber.add(secret);
   const log = createLogger({ level: config.log.level, scrubber });
+  if (mode === 'demo') {
+    const written = writeDemoConfig(loaded.source, demoBaseConfig());
+    if (written) log.info({ file: written }, 'demo config written: cctv-agent status, telemetry and config print find the demo\'s data through it');
+  }
   const notifier = createNotifier(io.env, log);
   const startup = new AbortController();
   const timers: NodeJS.Timeout[] = [];

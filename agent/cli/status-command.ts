@@ -8,6 +8,7 @@ import { STATUS_FILE_NAME, type StatusSnapshot } from '../telemetry/status-file.
 import { isProcessAlive, livenessOf, STATUS_STALE_AFTER_MS } from './agent-liveness.js';
 import type { CliIo } from './io.js';
 import { formatCliError } from './report-error.js';
+import { tableLines } from './table.js';
 
 /** `status` exits 0 when the agent runs, 3 when it does not (as `systemctl status` does). */
 const NOT_RUNNING = 3;
@@ -19,9 +20,11 @@ function duration(ms: number): string {
   return `${Math.floor(minutes / 60)}h ${minutes % 60}m`;
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => `  ${row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()}`).join('\n');
+
+/** The depth as known: a stopped agent's is the one it had when it stopped (older agents wrote -1). */
+function outboxDepthText(depth: unknown, state: StatusSnapshot['state']): string {
+  if (typeof depth !== 'number' || depth < 0) return 'unknown';
+  return state === 'stopped' ? `${depth} (when it stopped)` : String(depth);
 }
 
 export function formatStatus(snapshot: StatusSnapshot, running: boolean, now = Date.now()): string {
@@ -32,16 +35,16 @@ export function formatStatus(snapshot: StatusSnapshot, running: boolean, now = D
   lines.push(`model: ${snapshot.model ? `${snapshot.model.id}@${snapshot.model.version}` : 'none'} (swaps ${String(inference['swaps'] ?? 0)}, failures ${String(inference['failures'] ?? 0)})`);
   const cameras = (snapshot.services['ingest']?.detail?.['cameras'] ?? []) as CameraState[];
   lines.push('cameras:');
-  lines.push(table([
+  lines.push(tableLines([
     ['id', 'state', 'for', 'frames', 'dropped', 'fps', 'reconnects', 'last error'],
     ...cameras.map((camera) => [
       camera.id, camera.state, duration(now - camera.since), String(camera.framesIn), String(camera.dropped), String(camera.decodeFps), String(camera.reconnects),
       camera.lastError ? `${camera.lastError}${camera.lastErrorAt ? ` (${duration(now - camera.lastErrorAt)} ago)` : ''}` : '-',
     ]),
-  ]));
+  ]).join('\n'));
   const mqtt = snapshot.services['mqtt'];
   const outbox = snapshot.services['outbox-drain']?.detail ?? {};
-  lines.push(mqtt ? `mqtt: ${mqtt.state}${mqtt.detail?.['lastError'] ? ` (${String(mqtt.detail['lastError'])})` : ''}; outbox depth ${String(outbox['depth'] ?? '?')}, published ${String(outbox['published'] ?? 0)}` : 'mqtt: off');
+  lines.push(mqtt ? `mqtt: ${mqtt.state}${mqtt.detail?.['lastError'] ? ` (${String(mqtt.detail['lastError'])})` : ''}; outbox depth ${outboxDepthText(outbox['depth'], snapshot.state)}, published ${String(outbox['published'] ?? 0)}` : 'mqtt: off');
   const storage = snapshot.services['storage']?.detail ?? {};
   const results = snapshot.services['results']?.detail ?? {};
   lines.push(`storage: ${snapshot.services['storage']?.state ?? '?'}, ${(Number(storage['sizeBytes'] ?? 0) / 1048576).toFixed(1)} MB; results written ${String(results['written'] ?? 0)}, pending ${String(results['pending'] ?? 0)}`);

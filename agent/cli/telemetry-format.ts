@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { tableLines } from './table.js';
 import { sparklineOf } from '../telemetry/sparkline.js';
 import { telemetryFields, type ReadMode, type TelemetryField, type TelemetryRow, type TelemetrySummary } from '../telemetry/telemetry-reader.js';
 import { telemetrySampleSchema } from '../telemetry/telemetry-sample.js';
@@ -136,10 +137,6 @@ function clip(line: string): string {
 }
 
 /** Left-aligned columns, numbers right-aligned; cells are clipped by the final line clip. */
-function table(rows: string[][], rightAligned: ReadonlySet<number> = new Set()): string[] {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
-  return rows.map((row) => `  ${row.map((cell, column) => (rightAligned.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd()}`);
-}
 
 function agentLine(agent: AgentState): string {
   switch (agent.state) {
@@ -156,7 +153,7 @@ function latestLines(row: TelemetryRow, now: number): string[] {
   const lines = [`latest sample ${formatTime(row.at)} UTC (${formatDuration(now - row.at)} ago, ${formatDuration(row.intervalSeconds * 1000)} interval)${model}`];
   const v = row.values;
   const pair = (left: TelemetryField, leftText: string, right: TelemetryField, rightText: string): string[] => [fieldDisplay[left][0], leftText, fieldDisplay[right][0], rightText];
-  lines.push(...table([
+  lines.push(...tableLines([
     pair('cpuPercent', formatNumber(v.cpuPercent), 'fps', formatNumber(v.fps, 2)),
     pair('temperatureC', formatNumber(v.temperatureC), 'inferenceP50Ms', formatNumber(v.inferenceP50Ms)),
     pair('memoryAvailableBytes', formatBytes(v.memoryAvailableBytes), 'inferenceP95Ms', formatNumber(v.inferenceP95Ms)),
@@ -165,10 +162,10 @@ function latestLines(row: TelemetryRow, now: number): string[] {
   ]));
   const cameras = row.sample?.pipeline.cameras ?? [];
   if (cameras.length > 0) {
-    lines.push(...table([
+    lines.push(...tableLines([
       ['camera', 'state', 'frames in', 'out', 'dropped', 'reconnects', 'fps', 'last error'],
       ...cameras.map((camera) => [camera.id, camera.state, String(camera.framesIn), String(camera.framesOut), String(camera.dropped), String(camera.reconnects), camera.decodeFps.toFixed(1), camera.lastError ?? '-']),
-    ], new Set([2, 3, 4, 5, 6])));
+    ], { rightAligned: new Set([2, 3, 4, 5, 6]) }));
   } else if (row.sample === null) {
     lines.push('  (the sample JSON is unreadable: per-camera figures are missing)');
   }
@@ -194,7 +191,7 @@ function vehicleLines(summary: TelemetrySummary, context: ReportContext): string
     ...vehicles.buckets.map((bucket) => [bucketLabel(bucket.start, context), String(bucket.results), ...types.map((type) => String(bucket.vehicles[type] ?? 0)), String(total(bucket.vehicles))]),
     ['total', String(vehicles.results), ...types.map((type) => String(vehicles.totals[type] ?? 0)), String(total(vehicles.totals))],
   ];
-  lines.push(...table(rows, new Set(rows[0]!.map((_, index) => index).filter((index) => index > 0))));
+  lines.push(...tableLines(rows, { rightAligned: new Set(rows[0]!.map((_, index) => index).filter((index) => index > 0)) }));
   if (context.cameraId === undefined && Object.keys(vehicles.cameras).length > 1) {
     lines.push(`  results per camera: ${Object.entries(vehicles.cameras).sort((a, b) => a[0].localeCompare(b[0])).map(([id, count]) => `${id} ${count}`).join(', ')}`);
   }
@@ -206,7 +203,7 @@ function eventLines(summary: TelemetrySummary): string[] {
   const { events } = summary;
   if (events.total === 0) return ['events: none in the range'];
   const header = events.recent.length < events.total ? `events (last ${events.recent.length} of ${events.total})` : `events (${events.total})`;
-  return [header, ...table(events.recent.map((event) => [formatTime(event.at).slice(5), event.kind, event.subject ?? '-', event.code ?? '-', (event.detail ?? '').replace(/\s+/g, ' ')]))];
+  return [header, ...tableLines(events.recent.map((event) => [formatTime(event.at).slice(5), event.kind, event.subject ?? '-', event.code ?? '-', (event.detail ?? '').replace(/\s+/g, ' ')]))];
 }
 
 function chartLines(summary: TelemetrySummary, context: ReportContext): string[] {
@@ -239,14 +236,14 @@ export function formatReport(context: ReportContext, summary: TelemetrySummary):
   ];
   lines.push(...(summary.latest ? latestLines(summary.latest, context.now) : ['latest sample: none (the agent has not stored telemetry yet)']), '');
   if (summary.samples > 0) {
-    lines.push(...table([
+    lines.push(...tableLines([
       ['over the range', 'min', 'median', 'max', 'samples'],
       ...fieldNames.filter((name) => summary.fields[name] !== null).map((name) => {
         const stats = summary.fields[name]!;
         const [label, show] = fieldDisplay[name];
         return [label, show(stats.min), show(stats.median), show(stats.max), String(stats.count)];
       }),
-    ], new Set([1, 2, 3, 4])), '');
+    ], { rightAligned: new Set([1, 2, 3, 4]) }), '');
   } else {
     lines.push('no telemetry samples in the range', '');
   }

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { sourceKind, sourceUrlWithCredentials } from '../ingest/ffmpeg-args.js';
+import { sourceKind, sourceUrlWithCredentials } from './source-url.js';
 import type { AgentConfig } from './schema.js';
 
 /**

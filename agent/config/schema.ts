@@ -105,6 +105,17 @@ export const mqttSchema = z.strictObject({
   }).prefault({}),
 }).prefault({});
 
+export const inferenceSchema = z.strictObject({
+  intraOpThreads: z.number().int().min(1).max(64).default(2).describe('onnxruntime threads inside one operator.'),
+  interOpThreads: z.number().int().min(1).max(64).default(1).describe('onnxruntime threads across operators.'),
+  graphOptimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('all').describe('onnxruntime graph optimisation level.'),
+  executionProviders: z.array(z.enum(['cpu', 'cuda', 'tensorrt', 'dml', 'coreml'])).min(1).default(['cpu'])
+    .describe('Tried in order; cpu is always added last as the fallback.'),
+  scoreThreshold: z.number().min(0).max(1).optional().describe('Overrides the manifest\'s score threshold.'),
+  spinWait: z.boolean().default(false).describe('onnxruntime threads spin briefly between ops and runs instead of sleeping. Off by default: the spinning takes the CPU that ffmpeg, preprocessing and SQLite need while a run goes on (bench/inference.ts: 45-51 against 33-35 ms of CPU per frame, no faster).'),
+  cpuMemArena: z.boolean().default(true).describe('onnxruntime\'s CPU memory arena: per-run tensors are reused instead of allocated. With MALLOC_MMAP_THRESHOLD_=131072 (set by the unit) model swaps do not grow memory either (test/e2e/hot-swap.test.ts).'),
+}).prefault({});
+
 export const configSchema = z.strictObject({
   deviceId: identifier.default(() => os.hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 63) || 'edge')
     .meta({ defaultDoc: 'the hostname' })
@@ -114,7 +125,7 @@ export const configSchema = z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('Log level of the JSON lines on stdout.'),
   }).prefault({}),
   ffmpeg: z.strictObject({
-    path: z.string().min(1).optional().describe('ffmpeg binary; unset: the bundled @ffmpeg-installer build.'),
+    path: z.string().min(1).optional().describe('ffmpeg binary; unset: Debian\'s /usr/bin/ffmpeg when installed, else the bundled @ffmpeg-installer build (a 2018 static 4.1; docs/decisions/0007-system-ffmpeg-first.md).'),
     hwaccel: z.enum(['none', 'auto', 'vaapi', 'cuda', 'qsv', 'v4l2m2m', 'drm']).default('none').describe('Hardware decode (needs a system ffmpeg that supports it).'),
     socketTimeoutSeconds: z.number().positive().max(300).default(10).describe('RTSP socket timeout passed to ffmpeg.'),
     decodeThreads: z.number().int().min(0).max(64).default(0).describe('ffmpeg decoder threads per camera; 0 lets ffmpeg choose (one per core).'),
@@ -141,16 +152,7 @@ export const configSchema = z.strictObject({
     manifest: z.string().min(1).default('auto').describe('"auto": YOLOX-nano int8 when its file is present, else float. Or a path to a model manifest (JSON).'),
     assetsDir: z.string().min(1).optional().describe('Where model files are looked up; defaults to the package\'s models/assets.'),
   }).prefault({}),
-  inference: z.strictObject({
-    intraOpThreads: z.number().int().min(1).max(64).default(2).describe('onnxruntime threads inside one operator.'),
-    interOpThreads: z.number().int().min(1).max(64).default(1).describe('onnxruntime threads across operators.'),
-    graphOptimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('all').describe('onnxruntime graph optimisation level.'),
-    executionProviders: z.array(z.enum(['cpu', 'cuda', 'tensorrt', 'dml', 'coreml'])).min(1).default(['cpu'])
-      .describe('Tried in order; cpu is always added last as the fallback.'),
-    scoreThreshold: z.number().min(0).max(1).optional().describe('Overrides the manifest\'s score threshold.'),
-    spinWait: z.boolean().default(false).describe('onnxruntime threads spin briefly between ops and runs instead of sleeping. Off by default: the spinning takes the CPU that ffmpeg, preprocessing and SQLite need while a run goes on (bench/inference.ts: 45-51 against 33-35 ms of CPU per frame, no faster).'),
-    cpuMemArena: z.boolean().default(true).describe('onnxruntime\'s CPU memory arena: per-run tensors are reused instead of allocated. With MALLOC_MMAP_THRESHOLD_=131072 (set by the unit) model swaps do not grow memory either (test/e2e/hot-swap.test.ts).'),
-  }).prefault({}),
+  inference: inferenceSchema,
   storage: z.strictObject({
     fileName: z.string().regex(/^[^/\\]+$/, { error: 'must be a file name inside dataDir, without slashes' }).default('agent.db').describe('Database file name inside dataDir.'),
     flushIntervalMs: z.number().int().min(10).max(10_000).default(250).describe('Results are written in one transaction per flush.'),
@@ -186,3 +188,4 @@ export type AgentConfig = z.output<typeof configSchema>;
 export type CameraConfig = z.output<typeof cameraSchema>;
 export type Roi = z.output<typeof roiSchema>;
 export type MqttConfig = z.output<typeof mqttSchema>;
+export type InferenceConfig = z.output<typeof inferenceSchema>;

@@ -41,16 +41,31 @@ export function expectedDetectionRows(manifest: DetectionManifest): number | und
   return yoloxGrid(manifest.input.width, manifest.input.height, manifest.output.strides).stride.length;
 }
 
+/** A runner-up type below this score is noise, not a confusion worth reporting. */
+export const RUNNER_UP_MIN_SCORE = 0.05;
+
 /**
  * Decodes [1, rows, 5 + C] (x, y, w, h, objectness, class scores) into vehicles:
- * score = objectness x best class score, per-class NMS, boxes mapped back through the
- * letterbox to the source picture. Only labels in the manifest's vehicle map are reported.
+ * score = objectness x best class score, non-maximum suppression (across vehicle types by
+ * default: one box per vehicle, docs/model-manifest.md), boxes mapped back through the
+ * letterbox to the source picture. Only labels in the manifest's vehicle map are reported; each
+ * vehicle carries the best-scoring other vehicle type as its runner-up.
  */
 export function createDetectionDecoder(manifest: DetectionManifest, labels: string[], geometry: FrameGeometry, scoreThreshold: number): DetectionDecoder {
   const { output, input } = manifest;
   const classes = labels.length;
   const rowLength = 5 + classes;
   const typeOfClass: Array<VehicleType | undefined> = labels.map((label) => manifest.vehicleTypes[label]);
+  // Vehicle types as small integers, for the suppression's "same vehicle type" test.
+  const typeIndex = new Map<VehicleType, number>();
+  const groupOfClass = new Int32Array(classes).fill(-1);
+  typeOfClass.forEach((type, classId) => {
+    if (type === undefined) return;
+    if (!typeIndex.has(type)) typeIndex.set(type, typeIndex.size);
+    groupOfClass[classId] = typeIndex.get(type)!;
+  });
+  const vehicleClasses = Int32Array.from(typeOfClass.flatMap((type, classId) => (type === undefined ? [] : [classId])));
+  const classAgnostic = output.nms === 'class-agnostic';
   const grid = output.decoder === 'yolox' ? yoloxGrid(input.width, input.height, output.strides) : undefined;
   const candidates = new Candidates(Math.max(output.maxDetections * 4, 200));
   const placement: Placement = { scaleX: 1, scaleY: 1, offsetX: 0, offsetY: 0 };
@@ -82,6 +97,18 @@ export function createDetectionDecoder(manifest: DetectionManifest, labels: stri
       }
       const score = objectness * bestScore;
       if (score < scoreThreshold || typeOfClass[best] === undefined) continue;
+      // The row's own runner-up: the best vehicle class of another type.
+      let runner = -1;
+      let runnerScore = 0;
+      for (let v = 0; v < vehicleClasses.length; v++) {
+        const c = vehicleClasses[v]!;
+        if (groupOfClass[c] === groupOfClass[best]) continue;
+        const value = objectness * data[base + 5 + c]!;
+        if (value > runnerScore) {
+          runnerScore = value;
+          runner = c;
+        }
+      }
       let cx = data[base]!;
       let cy = data[base + 1]!;
       let w = data[base + 2]!;
@@ -93,21 +120,26 @@ export function createDetectionDecoder(manifest: DetectionManifest, labels: stri
         w = Math.exp(w) * s;
         h = Math.exp(h) * s;
       }
-      candidates.add(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score, best);
+      candidates.add(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score, best, runner, runnerScore);
     }
     const vehicles: Vehicle[] = [];
-    candidates.suppress(output.nmsIouThreshold, output.maxDetections, (index) => {
+    candidates.suppress(output.nmsIouThreshold, output.maxDetections, classAgnostic, groupOfClass, (index) => {
       const x1 = roiX + roiWidth * clamp01((candidates.x1[index]! - placement.offsetX) / placement.scaleX / spanX);
       const y1 = roiY + roiHeight * clamp01((candidates.y1[index]! - placement.offsetY) / placement.scaleY / spanY);
       const x2 = roiX + roiWidth * clamp01((candidates.x2[index]! - placement.offsetX) / placement.scaleX / spanX);
       const y2 = roiY + roiHeight * clamp01((candidates.y2[index]! - placement.offsetY) / placement.scaleY / spanY);
       const classId = candidates.classId[index]!;
-      vehicles.push({
+      const vehicle: Vehicle = {
         type: typeOfClass[classId]!,
         label: labels[classId]!,
         score: round3(candidates.score[index]!),
         box: [round4(x1), round4(y1), round4(x2 - x1), round4(y2 - y1)],
-      });
+      };
+      const runnerClass = candidates.runnerClass[index]!;
+      if (runnerClass >= 0 && candidates.runnerScore[index]! >= RUNNER_UP_MIN_SCORE) {
+        vehicle.runnerUp = { type: typeOfClass[runnerClass]!, label: labels[runnerClass]!, score: round3(candidates.runnerScore[index]!) };
+      }
+      vehicles.push(vehicle);
     });
     return vehicles;
   };

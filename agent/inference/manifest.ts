@@ -40,6 +40,8 @@ const detectionOutput = z.strictObject({
   strides: z.array(z.number().int().positive()).default([8, 16, 32]),
   scoreThreshold: z.number().min(0).max(1).default(0.3),
   nmsIouThreshold: z.number().min(0).max(1).default(0.45),
+  nms: z.enum(['class-agnostic', 'per-class']).default('class-agnostic')
+    .describe('class-agnostic: one box per object whatever its class (the classes are alternative labels of one vehicle; the best other type is kept as the runner-up). per-class: boxes of different classes never suppress each other.'),
   maxDetections: z.number().int().min(1).max(1000).default(100),
 });
 

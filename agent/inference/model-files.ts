@@ -15,6 +15,17 @@ export interface ResolvedModel {
 /** "auto": the catalogued int8 model, else one the asset fetch derived on this machine, else float. */
 export const DEFAULT_DETECTOR_MANIFESTS = ['yolox-nano-int8.json', 'yolox-nano-int8-local.json', 'yolox-nano.json'];
 
+/**
+ * Manifests that a derivation on this machine writes beside its model in the assets directory
+ * (with the score threshold calibrated on this CPU); they replace the shipped template.
+ */
+const DERIVED_MANIFESTS: ReadonlySet<string> = new Set(['yolox-nano-int8-local.json']);
+
+function defaultManifestPath(name: string, assetsDir: string): string {
+  const derived = path.join(assetsDir, name);
+  return DERIVED_MANIFESTS.has(name) && fs.existsSync(derived) ? derived : path.join(manifestsDir(), name);
+}
+
 function locate(file: string, manifestPath: string, assetsDir: string): string | undefined {
   if (path.isAbsolute(file)) return fs.existsSync(file) ? file : undefined;
   return [path.join(path.dirname(manifestPath), file), path.join(assetsDir, file)].find((candidate) => fs.existsSync(candidate));
@@ -64,9 +75,33 @@ export function resolveConfiguredModel(setting: string, assetsDir: string = defa
     }
   }
   for (const name of DEFAULT_DETECTOR_MANIFESTS) {
-    const manifestPath = path.join(manifestsDir(), name);
+    const manifestPath = defaultManifestPath(name, assetsDir);
     const manifest = readManifest(manifestPath);
     if (locate(manifest.file, manifestPath, assetsDir)) return resolveModel(manifestPath, assetsDir);
   }
   throw new AgentError('MODEL_FILE_MISSING', `model.manifest: "auto" found neither yolox-nano-int8.onnx nor yolox-nano.onnx in ${assetsDir}`);
+}
+
+/**
+ * The manifest with this id among the shipped ones (models/manifests) and those written on this
+ * machine in the assets directory (a derived model's), the latter first. Undefined when none.
+ */
+export function findManifestById(id: string, assetsDir: string = defaultAssetsDir()): string | undefined {
+  for (const dir of [assetsDir, manifestsDir()]) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir).filter((name) => name.endsWith('.json') && !name.endsWith('.provenance.json') && !name.endsWith('.report.json'));
+    } catch {
+      continue; // no such directory: nothing installed there
+    }
+    for (const name of names.sort()) {
+      const file = path.join(dir, name);
+      try {
+        if (readManifest(file).id === id) return file;
+      } catch (error) {
+        if (!(error instanceof AgentError)) throw error; // a JSON file that is not a manifest: not this model
+      }
+    }
+  }
+  return undefined;
 }

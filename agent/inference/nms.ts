@@ -1,4 +1,8 @@
-/** Candidate boxes in model-input pixels, as parallel arrays that are reused across frames. */
+/**
+ * Candidate boxes in model-input pixels, as parallel arrays that are reused across frames.
+ * Each candidate carries its best class and, as the runner-up, the best-scoring class of
+ * another group (for a vehicle detector: another vehicle type) from the same output row.
+ */
 export class Candidates {
   count = 0;
   readonly x1: Float32Array;
@@ -7,8 +11,12 @@ export class Candidates {
   readonly y2: Float32Array;
   readonly score: Float32Array;
   readonly classId: Int32Array;
+  /** The runner-up class (-1: none) and its score, filled by add() and raised by suppress(). */
+  readonly runnerClass: Int32Array;
+  readonly runnerScore: Float32Array;
   private readonly order: Int32Array;
   private readonly suppressed: Uint8Array;
+  private readonly kept: Int32Array;
 
   constructor(readonly capacity: number) {
     this.x1 = new Float32Array(capacity);
@@ -17,12 +25,15 @@ export class Candidates {
     this.y2 = new Float32Array(capacity);
     this.score = new Float32Array(capacity);
     this.classId = new Int32Array(capacity);
+    this.runnerClass = new Int32Array(capacity);
+    this.runnerScore = new Float32Array(capacity);
     this.order = new Int32Array(capacity);
     this.suppressed = new Uint8Array(capacity);
+    this.kept = new Int32Array(capacity);
   }
 
   /** Keeps the best `capacity` candidates: when full, a better one replaces the worst. */
-  add(x1: number, y1: number, x2: number, y2: number, score: number, classId: number): void {
+  add(x1: number, y1: number, x2: number, y2: number, score: number, classId: number, runnerClass = -1, runnerScore = 0): void {
     let index = this.count;
     if (index === this.capacity) {
       let worst = 0;
@@ -38,13 +49,20 @@ export class Candidates {
     this.y2[index] = y2;
     this.score[index] = score;
     this.classId[index] = classId;
+    this.runnerClass[index] = runnerClass;
+    this.runnerScore[index] = runnerScore;
   }
 
   /**
-   * Greedy per-class non-maximum suppression. Calls `keep` for survivors, best first,
-   * at most `limit` times.
+   * Greedy non-maximum suppression, best score first. `groupOfClass` maps a class to its group
+   * (a vehicle type). Class-agnostic (`classAgnostic`): a box suppresses every lower-scored box
+   * that overlaps it by more than `iouThreshold`, whatever its class, since a detector's classes
+   * for one vehicle (car, truck) are alternative labels of one object; the best suppressed box of
+   * another group becomes the survivor's runner-up when it beats the row's own. Per class: only
+   * boxes of the same class are suppressed. Calls `keep` for survivors, best first, at most
+   * `limit` times.
    */
-  suppress(iouThreshold: number, limit: number, keep: (index: number) => void): void {
+  suppress(iouThreshold: number, limit: number, classAgnostic: boolean, groupOfClass: Int32Array, keep: (index: number) => void): void {
     const n = this.count;
     for (let i = 0; i < n; i++) {
       this.order[i] = i;
@@ -64,14 +82,22 @@ export class Candidates {
     for (let oi = 0; oi < n && kept < limit; oi++) {
       const a = this.order[oi]!;
       if (this.suppressed[a]) continue;
-      keep(a);
-      kept++;
+      this.kept[kept++] = a;
+      const groupA = groupOfClass[this.classId[a]!]!;
       for (let oj = oi + 1; oj < n; oj++) {
         const b = this.order[oj]!;
-        if (this.suppressed[b] || this.classId[b] !== this.classId[a]) continue;
-        if (this.iou(a, b) > iouThreshold) this.suppressed[b] = 1;
+        if (this.suppressed[b]) continue;
+        const sameClass = this.classId[b] === this.classId[a];
+        if (!classAgnostic && !sameClass) continue;
+        if (this.iou(a, b) <= iouThreshold) continue;
+        this.suppressed[b] = 1;
+        if (groupOfClass[this.classId[b]!] !== groupA && this.score[b]! > this.runnerScore[a]!) {
+          this.runnerClass[a] = this.classId[b]!;
+          this.runnerScore[a] = this.score[b]!;
+        }
       }
     }
+    for (let k = 0; k < kept; k++) keep(this.kept[k]!);
   }
 
   private iou(a: number, b: number): number {

@@ -6,6 +6,8 @@ export interface Vehicle {
   label: string;
   score: number;
   box: [number, number, number, number];
+  /** The best-scoring other vehicle type for this box (a car/truck confusion is information). */
+  runnerUp?: { type: VehicleType; label: string; score: number };
 }
 
 export interface ClassScore {

@@ -1,9 +1,11 @@
 import { redactUrl } from '../config/redact.js';
 import type { CameraConfig } from '../config/schema.js';
-import type { ErrorCode } from '../errors.js';
+import { errorFixes, isAgentError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { backoffDelay } from './backoff.js';
-import { buildFfmpegArgs, sourceKind, sourceUrlWithCredentials } from './ffmpeg-args.js';
+import { sourceKind, sourceUrlWithCredentials } from '../config/source-url.js';
+import { resolveSourceHost, systemLookup, type HostLookup } from './camera-host.js';
+import { buildFfmpegArgs } from './ffmpeg-args.js';
 import type { FfmpegCapabilities } from './ffmpeg-binary.js';
 import { FfmpegProcess, type Spawner } from './ffmpeg-process.js';
 import { ErrorLineBudget, FfmpegStderr } from './ffmpeg-stderr.js';
@@ -54,6 +56,8 @@ export interface SupervisorDeps {
   firstSeq?: number;
   /** Told of every state change (for the events table); must not throw. */
   onStateChange?: (change: CameraStateChange) => void;
+  /** Name lookup of camera hosts (tests inject one). */
+  lookup?: HostLookup;
 }
 
 export interface CameraStateChange {
@@ -64,10 +68,23 @@ export interface CameraStateChange {
   code: string | undefined;
 }
 
-/** The camera refused us: retrying fast only fills its logs (and may lock the account). */
-const REJECTIONS: ReadonlySet<ErrorCode> = new Set(['SOURCE_UNAUTHORIZED', 'SOURCE_NOT_FOUND', 'SOURCE_INVALID_DATA']);
+/**
+ * Failures that retrying fast cannot cure: the camera refused us (retrying only fills its logs
+ * and may lock the account), its name does not resolve, or ffmpeg crashes on it.
+ */
+const PERSISTENT: ReadonlySet<ErrorCode> = new Set(['SOURCE_UNAUTHORIZED', 'SOURCE_NOT_FOUND', 'SOURCE_INVALID_DATA', 'CAMERA_HOST_UNRESOLVED', 'FFMPEG_CRASHED']);
+
+/** Signals by which a process dies of its own fault (not a stop we asked for). */
+const CRASH_SIGNALS: ReadonlySet<string> = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT', 'SIGTRAP', 'SIGSYS']);
 const FPS_WINDOW_MS = 5000;
 const DRAIN_AFTER_EXIT_MS = 5000;
+
+/** Why ffmpeg ended when its stderr named no cause. */
+function exitFailureCode(exitCode: number | null, signal: NodeJS.Signals | null): ErrorCode {
+  if (exitCode === null && signal === null) return 'FFMPEG_NOT_FOUND'; // never started
+  if (signal !== null && CRASH_SIGNALS.has(signal)) return 'FFMPEG_CRASHED';
+  return 'SOURCE_FAILED';
+}
 
 /**
  * Keeps one camera's ffmpeg running: spawn, read frames, watch for stalls, classify failures,
@@ -179,25 +196,44 @@ export class CameraSupervisor {
     }
     let attempt = 0;
     const kind = sourceKind(this.camera.url);
+    let lastAddress: string | undefined;
     while (!this.stopping) {
       const framesBefore = this.slot.framesIn;
-      const { exitCode, signal, stderr, stalled } = await this.runOnce();
-      if (this.stopping) break;
-      if (kind === 'file' && !this.camera.loop && exitCode === 0 && !stalled) {
-        this.recordError('SOURCE_ENDED', undefined);
-        this.setState('ended');
-        return;
+      let code: ErrorCode;
+      let line: string | undefined;
+      let exit: Record<string, unknown> = {};
+      try {
+        const target = await resolveSourceHost(this.camera.id, sourceUrlWithCredentials(this.camera), this.settings.capabilities.resolvesHostNames, this.deps.lookup ?? systemLookup);
+        if (target.address !== undefined && target.address !== lastAddress) {
+          this.log.info({ address: target.address, passedToFfmpeg: !this.settings.capabilities.resolvesHostNames }, 'camera host resolved');
+          lastAddress = target.address;
+        }
+        if (this.stopping) break;
+        const { exitCode, signal, stderr, stalled } = await this.runOnce(target.url);
+        if (this.stopping) break;
+        if (kind === 'file' && !this.camera.loop && exitCode === 0 && !stalled) {
+          this.recordError('SOURCE_ENDED', undefined);
+          this.setState('ended');
+          return;
+        }
+        code = stalled ? 'SOURCE_STALLED' : (stderr.errorCode ?? exitFailureCode(exitCode, signal));
+        line = code === 'FFMPEG_CRASHED' ? `ffmpeg ${this.settings.capabilities.path} was killed by ${signal}${stderr.errorLine ? ` after: ${stderr.errorLine}` : ' without a word'}` : stderr.errorLine;
+        exit = { exitCode, signal };
+      } catch (error) {
+        if (!isAgentError(error) || error.code !== 'CAMERA_HOST_UNRESOLVED') throw error;
+        code = error.code;
+        line = error.message;
       }
-      const code: ErrorCode = stalled ? 'SOURCE_STALLED' : stderr.errorCode ?? (exitCode === null && signal === null ? 'FFMPEG_NOT_FOUND' : 'SOURCE_FAILED');
-      this.recordError(code, stderr.errorLine);
+      this.recordError(code, line);
       if (code === 'CAMERA_CONFIG_REJECTED') {
-        this.setState('failed-config', { error: code, ffmpeg: stderr.errorLine });
+        this.setState('failed-config', { error: code, ffmpeg: line });
         return;
       }
       attempt = this.slot.framesIn > framesBefore ? 0 : attempt + 1;
-      const cap = REJECTIONS.has(code) ? this.settings.backoff.maxWhenRejected : this.settings.backoff.max;
+      const cap = PERSISTENT.has(code) ? this.settings.backoff.maxWhenRejected : this.settings.backoff.max;
       const delay = backoffDelay(attempt, this.settings.backoff.initial, cap, this.deps.random);
-      this.setState('backoff', { error: code, exitCode, signal, retryInMs: delay });
+      if (code === 'CAMERA_HOST_UNRESOLVED' || code === 'FFMPEG_CRASHED') this.log.warn({ error: code, problem: line, fix: errorFixes[code], retryInMs: delay }, 'camera cannot be opened');
+      this.setState('backoff', { error: code, ...exit, retryInMs: delay });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
         this.wakeBackoff = () => {
@@ -210,10 +246,10 @@ export class CameraSupervisor {
     }
   }
 
-  private async runOnce(): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; stderr: FfmpegStderr; stalled: boolean }> {
+  private async runOnce(url: string): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; stderr: FfmpegStderr; stalled: boolean }> {
     const args = buildFfmpegArgs({
       camera: this.camera,
-      url: sourceUrlWithCredentials(this.camera),
+      url,
       capabilities: this.settings.capabilities,
       geometry: this.settings.geometry,
       hwaccel: this.settings.hwaccel,

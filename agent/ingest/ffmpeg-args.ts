@@ -1,4 +1,5 @@
 import type { CameraConfig, Roi } from '../config/schema.js';
+import { sourceKind } from '../config/source-url.js';
 import type { FfmpegCapabilities } from './ffmpeg-binary.js';
 import type { FrameGeometry } from './frame-geometry.js';
 
@@ -12,25 +13,6 @@ export interface FfmpegArgsInput {
   socketTimeoutSeconds: number;
   /** Decoder threads; 0: ffmpeg's choice. */
   decodeThreads?: number;
-}
-
-export type SourceKind = 'rtsp' | 'http' | 'file';
-
-export function sourceKind(url: string): SourceKind {
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
-  if (scheme === 'rtsp' || scheme === 'rtsps') return 'rtsp';
-  if (scheme === 'http' || scheme === 'https') return 'http';
-  return 'file';
-}
-
-/** Credentials from username/password override any in the URL; files need none. */
-export function sourceUrlWithCredentials(camera: Pick<CameraConfig, 'url' | 'username' | 'password'>): string {
-  if (sourceKind(camera.url) === 'file') return camera.url.startsWith('file://') ? new URL(camera.url).pathname : camera.url;
-  if (camera.username === undefined && camera.password === undefined) return camera.url;
-  const url = new URL(camera.url);
-  if (camera.username !== undefined) url.username = encodeURIComponent(camera.username);
-  if (camera.password !== undefined) url.password = encodeURIComponent(camera.password);
-  return url.toString();
 }
 
 const fixed = (value: number): string => String(Math.round(value * 1e6) / 1e6);

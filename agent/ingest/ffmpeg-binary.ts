@@ -19,6 +19,67 @@ export interface FfmpegCapabilities {
   hasFpsMode: boolean;
   hwaccels: string[];
   demuxers: { rtsp: boolean; mjpeg: boolean };
+  /**
+   * False for a statically linked build: glibc's name lookup needs its NSS modules, which a
+   * static binary cannot load (the bundled 2018 build segfaults on any host name, even
+   * localhost). The agent then resolves camera hosts itself and gives ffmpeg the address.
+   */
+  resolvesHostNames: boolean;
+}
+
+/** Debian's ffmpeg, preferred over the bundled build when installed (docs/decisions/0007). */
+export const SYSTEM_FFMPEG = '/usr/bin/ffmpeg';
+
+export type FfmpegOrigin = 'config' | 'system' | 'bundled';
+
+/**
+ * The ffmpeg to run: ffmpeg.path when set, else Debian's when installed (maintained, security
+ * fixes, dynamically linked), else the bundled static 4.1 build as the fallback.
+ */
+export function chooseFfmpeg(configured: string | undefined, exists: (file: string) => boolean = isExecutable): { path: string; origin: FfmpegOrigin } {
+  if (configured !== undefined) return { path: configured, origin: 'config' };
+  if (exists(SYSTEM_FFMPEG)) return { path: SYSTEM_FFMPEG, origin: 'system' };
+  return { path: bundledFfmpegPath(), origin: 'bundled' };
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false; // absent or not executable: not a candidate
+  }
+}
+
+const PT_INTERP = 3;
+
+/**
+ * An ELF executable without a PT_INTERP program header has no dynamic loader: it is statically
+ * linked. Reads only the ELF header and program headers. Not ELF (a script wrapper): false.
+ */
+export function isStaticElf(file: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r');
+    const header = Buffer.alloc(64);
+    if (fs.readSync(fd, header, 0, 64, 0) < 52 || header.readUInt32BE(0) !== 0x7f454c46) return false;
+    const is64 = header[4] === 2;
+    const little = header[5] === 1;
+    const u16 = (buffer: Buffer, at: number): number => (little ? buffer.readUInt16LE(at) : buffer.readUInt16BE(at));
+    const u32 = (buffer: Buffer, at: number): number => (little ? buffer.readUInt32LE(at) : buffer.readUInt32BE(at));
+    const phoff = is64 ? Number(little ? header.readBigUInt64LE(32) : header.readBigUInt64BE(32)) : u32(header, 28);
+    const phentsize = u16(header, is64 ? 54 : 42);
+    const phnum = u16(header, is64 ? 56 : 44);
+    if (phnum === 0 || phentsize === 0 || phnum > 256) return false;
+    const table = Buffer.alloc(phentsize * phnum);
+    fs.readSync(fd, table, 0, table.length, phoff);
+    for (let i = 0; i < phnum; i++) if (u32(table, i * phentsize) === PT_INTERP) return false;
+    return true;
+  } catch {
+    return false; // unreadable: the probe that follows reports it
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
 
 export function bundledFfmpegPath(): string {
@@ -73,5 +134,6 @@ export async function probeFfmpeg(path: string): Promise<FfmpegCapabilities> {
     hasFpsMode: major !== undefined && major >= 5,
     hwaccels: hwaccelList.split('\n').slice(1).map((line) => line.trim()).filter((line) => /^[a-z0-9_]+$/.test(line)),
     demuxers: { rtsp: formats['rtsp']?.canDemux === true, mjpeg: formats['mjpeg']?.canDemux === true },
+    resolvesHostNames: !isStaticElf(path),
   };
 }

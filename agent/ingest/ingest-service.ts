@@ -4,7 +4,7 @@ import type { AgentConfig, CameraConfig } from '../config/schema.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import { CameraSupervisor, type CameraState, type CameraStateChange, type SupervisorSettings } from './camera-supervisor.js';
-import { bundledFfmpegPath, probeFfmpeg, type FfmpegCapabilities } from './ffmpeg-binary.js';
+import { chooseFfmpeg, probeFfmpeg, type FfmpegCapabilities } from './ffmpeg-binary.js';
 import type { Spawner } from './ffmpeg-process.js';
 import type { FrameGeometry } from './frame-geometry.js';
 import type { LatestFrameSlot } from './frame-slot.js';
@@ -37,11 +37,12 @@ export class IngestService implements Service {
 
   async start(signal: AbortSignal): Promise<void> {
     const { config, log } = this.deps;
-    const path = config.ffmpeg.path ?? bundledFfmpegPath();
+    const { path, origin } = chooseFfmpeg(config.ffmpeg.path);
     this.capabilities = await probeFfmpeg(path);
     const wrapper = fs.existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--'] : [];
     if (wrapper.length === 0) log.warn({ missing: SETPRIV }, 'ffmpeg children will not be killed if the agent is SIGKILLed');
-    log.info({ ffmpeg: path, version: this.capabilities.version, rtspTimeout: this.capabilities.rtspTimeoutOption, hwaccels: this.capabilities.hwaccels }, 'ffmpeg probed');
+    log.info({ ffmpeg: path, origin, version: this.capabilities.version, rtspTimeout: this.capabilities.rtspTimeoutOption, resolvesHostNames: this.capabilities.resolvesHostNames, hwaccels: this.capabilities.hwaccels }, 'ffmpeg probed');
+    if (origin === 'bundled') log.info({ fix: 'apt install ffmpeg (Debian 12: 5.1)' }, 'using the bundled static ffmpeg 4.1 (2018): Debian\'s ffmpeg is preferred when installed');
     if (signal.aborted) return;
     this.settings = {
       capabilities: this.capabilities,

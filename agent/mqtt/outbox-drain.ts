@@ -62,6 +62,8 @@ export class OutboxDrain implements Service {
   private expired = 0;
   private inFlight = 0;
   private lastError: string | undefined;
+  /** The outbox depth last read: health() still reports it once the database is closed (null before any read). */
+  private lastDepth: number | null = null;
   private lastErrorKey: string | undefined;
   private readonly maxInFlight: number;
   private readonly now: () => number;
@@ -195,12 +197,14 @@ export class OutboxDrain implements Service {
   }
 
   health(): Health {
-    let depth = -1;
+    let depth: number | null = this.lastDepth;
     let readError: string | undefined;
     try {
       depth = this.deps.outbox().depth();
+      this.lastDepth = depth;
     } catch (error) {
-      readError = errorMessage(error);
+      // Once stopped, the database is closed: the depth last read stands, and that is no error.
+      if (this.running) readError = errorMessage(error);
     }
     const lastError = readError ?? this.lastError;
     return {

@@ -19,6 +19,11 @@ export const resultPayloadSchema = z.strictObject({
     label: z.string().describe('The model\'s own class.'),
     score: z.number().min(0).max(1),
     box: z.tuple([z.number(), z.number(), z.number(), z.number()]).describe('[x, y, width, height], normalised to the source picture (0..1, origin top left).'),
+    runnerUp: z.strictObject({
+      type: z.enum(vehicleTypes),
+      label: z.string(),
+      score: z.number().min(0).max(1),
+    }).optional().describe('The best-scoring other vehicle type for the same box (score >= 0.05), from the same output row or a box of that type suppressed into this one: a car/truck confusion. Absent when none.'),
   })).describe('Detectors: one entry per vehicle (empty for classifiers).'),
   top: z.array(z.strictObject({
     label: z.string(),

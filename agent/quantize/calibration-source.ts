@@ -4,8 +4,10 @@ import path from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { cameraSchema, type CameraConfig } from '../config/schema.js';
 import { AgentError, errorMessage } from '../errors.js';
-import { buildFfmpegArgs, sourceUrlWithCredentials, videoFilter } from '../ingest/ffmpeg-args.js';
-import { bundledFfmpegPath, probeFfmpeg } from '../ingest/ffmpeg-binary.js';
+import { sourceUrlWithCredentials } from '../config/source-url.js';
+import { buildFfmpegArgs, videoFilter } from '../ingest/ffmpeg-args.js';
+import { resolveSourceHost } from '../ingest/camera-host.js';
+import { bundledFfmpegPath, chooseFfmpeg, probeFfmpeg } from '../ingest/ffmpeg-binary.js';
 import { bytesPerFrame, type FrameGeometry } from '../ingest/frame-geometry.js';
 
 /**
@@ -117,11 +119,18 @@ export async function readSourceFrames(source: CalibrationSource, geometry: Fram
     if (!camera) {
       throw new AgentError('QUANTIZE_SOURCE_FAILED', `${what}: no camera "${source.cameraId}" in the config (it has ${config.cameras.map((candidate) => candidate.id).join(', ')})`);
     }
-    const binary = config.ffmpeg.path ?? ffmpeg;
+    // The ffmpeg the agent would run for this camera, and its host resolved the same way.
+    const binary = chooseFfmpeg(config.ffmpeg.path).path;
     const capabilities = await probeFfmpeg(binary);
+    let url: string;
+    try {
+      url = (await resolveSourceHost(camera.id, sourceUrlWithCredentials(camera), capabilities.resolvesHostNames)).url;
+    } catch (error) {
+      throw new AgentError('QUANTIZE_SOURCE_FAILED', `${what}: ${errorMessage(error)}`, { cause: error });
+    }
     // A file camera is read once, as fast as it decodes; a live one until enough frames arrived.
     const live: CameraConfig = { ...camera, sampleFps: source.fps, loop: false, realtime: false };
-    frames = await runFfmpeg(binary, agentArgs(live, sourceUrlWithCredentials(camera), geometry, capabilities), geometry, what, limit);
+    frames = await runFfmpeg(binary, agentArgs(live, url, geometry, capabilities), geometry, what, limit);
     labels = frames.map((_, i) => `${camera.id}#${i}`);
   }
   if (frames.length === 0) throw new AgentError('QUANTIZE_NO_FRAMES', `${what}: no frames${source.kind === 'images' ? ' (no .jpg, .png, .bmp or .webp files)' : ''}`);

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveModel } from '../inference/model-files.js';
+import { cpuInt8Features, type CpuInt8Features } from '../inference/cpu-features.js';
+import { readManifest, resolveModel } from '../inference/model-files.js';
 import { manifestsDir } from '../paths.js';
 import { DEFAULT_OPTIONS } from './quantize.js';
 import { runQuantizeJob, writeAtomically } from './run.js';
@@ -21,6 +22,8 @@ export const YOLOX_NANO_KEEP_FLOAT_SWEPT = [...YOLOX_NANO_KEEP_FLOAT, 'Conv_70',
 
 export const CATALOG_INT8 = 'yolox-nano-int8.onnx';
 export const LOCAL_INT8 = 'yolox-nano-int8-local.onnx';
+/** The derived model's manifest, written beside it with this machine's calibrated threshold. */
+export const LOCAL_INT8_MANIFEST = 'yolox-nano-int8-local.json';
 const FLOAT_MANIFEST = 'yolox-nano.json';
 const CALIBRATION_CLIP = 'highway-cctv-320x240.mp4';
 const CALIBRATION_FRAMES = 60;
@@ -31,8 +34,15 @@ export interface Provenance {
   input: { file: string; sha256: string };
   calibration: { file: string; sha256: string; seconds: 'even'; fps: number; frames: number };
   keepFloat: string[];
-  /** The int8 score threshold calibrated on the same frames (models/manifests/yolox-nano-int8-local.json carries it). */
+  /**
+   * The int8 score threshold calibrated on the same frames, on this machine: the derived manifest
+   * beside the model carries it. It differs by CPU (AVX2 and VNNI int8 kernels round differently).
+   */
   scoreThreshold: number | null;
+  /** The detection counts behind that threshold (calibration frames). */
+  thresholdCalibration: { floatThreshold: number; floatDetections: number; int8Detections: number } | null;
+  /** The CPU the calibration ran on: its int8 path decides the threshold found. */
+  cpu: CpuInt8Features;
   output: { file: string; sha256: string; bytes: number };
 }
 
@@ -44,10 +54,14 @@ export function provenanceFile(destDir: string): string {
   return path.join(destDir, `${LOCAL_INT8}.provenance.json`);
 }
 
-/** Is the derived model there and made from the float model and clip present now? */
+export function derivedManifestFile(destDir: string): string {
+  return path.join(destDir, LOCAL_INT8_MANIFEST);
+}
+
+/** Is the derived model there, with its manifest, and made from the float model and clip present now? */
 function upToDate(destDir: string, floatSha: string, clipSha: string): boolean {
   const model = path.join(destDir, LOCAL_INT8);
-  if (!fs.existsSync(model) || !fs.existsSync(provenanceFile(destDir))) return false;
+  if (!fs.existsSync(model) || !fs.existsSync(provenanceFile(destDir)) || !fs.existsSync(derivedManifestFile(destDir))) return false;
   const provenance = JSON.parse(fs.readFileSync(provenanceFile(destDir), 'utf8')) as Provenance;
   return provenance.input.sha256 === floatSha && provenance.calibration.sha256 === clipSha && provenance.output.sha256 === sha256Of(model);
 }
@@ -89,8 +103,31 @@ export async function deriveDefaultModels(destDir: string, progress: (line: stri
     calibration: { file: CALIBRATION_CLIP, sha256: clipSha, seconds: 'even', fps, frames: CALIBRATION_FRAMES },
     keepFloat: YOLOX_NANO_KEEP_FLOAT_SWEPT,
     scoreThreshold: threshold?.int8Threshold ?? null,
+    thresholdCalibration: threshold
+      ? { floatThreshold: threshold.floatThreshold, floatDetections: threshold.floatDetections, int8Detections: threshold.int8DetectionsAtInt8Threshold }
+      : null,
+    cpu: cpuInt8Features(),
     output: { file: LOCAL_INT8, sha256: createHash('sha256').update(result.bytes).digest('hex'), bytes: result.bytes.length },
   };
   writeAtomically(provenanceFile(destDir), `${JSON.stringify(provenance, null, 2)}\n`);
-  return [`  ${LOCAL_INT8}  ok (derived: ${result.bytes.length} bytes, sha256 ${provenance.output.sha256.slice(0, 12)}…)`];
+  writeAtomically(derivedManifestFile(destDir), `${JSON.stringify(derivedManifest(provenance), null, 2)}\n`);
+  const thresholdNote = provenance.scoreThreshold === null ? '' : `, score threshold ${provenance.scoreThreshold} calibrated on this CPU (${provenance.cpu.int8Path})`;
+  return [`  ${LOCAL_INT8}  ok (derived: ${result.bytes.length} bytes, sha256 ${provenance.output.sha256.slice(0, 12)}…${thresholdNote})`];
+}
+
+/**
+ * The shipped template (models/manifests/yolox-nano-int8-local.json) with what this derivation
+ * found: the calibrated score threshold and the file's sha256 (checked at load).
+ */
+function derivedManifest(provenance: Provenance): unknown {
+  const templateFile = path.join(manifestsDir(), LOCAL_INT8_MANIFEST);
+  const template = readManifest(templateFile);
+  if (template.task !== 'detection') throw new Error(`${templateFile} must describe a detector`);
+  const raw = JSON.parse(fs.readFileSync(templateFile, 'utf8')) as Record<string, unknown> & { output: Record<string, unknown> };
+  return {
+    ...raw,
+    description: `YOLOX-nano (COCO-80), int8 QDQ made on this machine by \`cctv-agent assets fetch\` from yolox-nano.onnx (sha256 ${provenance.input.sha256.slice(0, 12)}…), calibrated on ${provenance.calibration.frames} frames of ${provenance.calibration.file}; score threshold calibrated on this CPU (${provenance.cpu.int8Path}). Provenance: ${LOCAL_INT8}.provenance.json.`,
+    sha256: provenance.output.sha256,
+    output: { ...raw.output, scoreThreshold: provenance.scoreThreshold ?? template.output.scoreThreshold },
+  };
 }

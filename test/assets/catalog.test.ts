@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mirrorSuiteName, testMirror } from '../helpers/assets.js';
 import { assetsDir, defaultCatalogFile, loadCatalog, parseCatalog, resolveAsset } from '../../agent/assets/catalog.js';
 import { packageRoot } from '../../agent/paths.js';
-import { defaultMirror } from '../../agent/assets/fetch.js';
 import { sha256File } from '../../agent/assets/verified-write.js';
 
-const sharedAssets = defaultMirror({});
+const sharedAssets = testMirror(import.meta.url);
 
 let tmp: string;
 beforeEach(() => {
@@ -44,7 +44,7 @@ describe('catalog file', () => {
   });
 });
 
-describe.skipIf(sharedAssets === undefined)('catalog against the shared asset files', () => {
+describe.skipIf(sharedAssets === undefined)(mirrorSuiteName('catalog against the shared asset files', sharedAssets), () => {
   it.each(loadCatalog().assets.map((asset) => [asset.name, asset] as const))('%s: size and sha256 match', async (_name, asset) => {
     const file = path.join(sharedAssets!, asset.mirrorPath);
     expect(fs.statSync(file).size).toBe(asset.size);

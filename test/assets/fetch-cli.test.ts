@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mirrorSuiteName, testMirror } from '../helpers/assets.js';
 import { runAssetsCommand } from '../../agent/assets/fetch-cli.js';
-import { defaultMirror } from '../../agent/assets/fetch.js';
 
-const sharedAssets = defaultMirror({});
+const sharedAssets = testMirror(import.meta.url);
 
 let tmp: string;
 let dest: string;
@@ -57,7 +57,7 @@ function serveFile(file: string): typeof fetch {
   }) as typeof fetch;
 }
 
-describe.skipIf(sharedAssets === undefined)('assets fetch', () => {
+describe.skipIf(sharedAssets === undefined)(mirrorSuiteName('assets fetch', sharedAssets), () => {
   it('fetches from the mirror, one line per asset, exit 0 when the required ones are there', async () => {
     const result = await run(['fetch', '--mirror', sharedAssets!, '--dest', dest, '--only', 'labels']);
     expect(result.code).toBe(0);
@@ -98,7 +98,7 @@ describe('assets fetch failures', () => {
     const result = await run(['fetch', '--mirror', emptyMirror, '--dest', dest, 'highway-frame-t5s.png']);
     expect(result.code).toBe(1);
     expect(result.out).toContain('highway-frame-t5s.png  UNAVAILABLE ASSET_UNAVAILABLE:');
-    expect(result.out).toContain('ffmpeg -ss 5 -i models/assets/highway-cctv-320x240.avi');
+    expect(result.out).toContain('extracts the frame at t = 5 s of highway-cctv-320x240.avi');
     expect(result.err).toContain('required assets missing: highway-frame-t5s.png');
   });
 

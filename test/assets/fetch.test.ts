@@ -3,13 +3,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadCatalog, resolveAsset, type AssetEntry, type Catalog } from '../../agent/assets/catalog.js';
+import { mirrorSuiteName, testMirror } from '../helpers/assets.js';
+import { loadCatalog, parseCatalog, resolveAsset, type AssetEntry, type Catalog } from '../../agent/assets/catalog.js';
+import type { DerivedProvenance } from '../../agent/assets/derived-asset.js';
 import { defaultMirror, fetchAssets, type FetchProgress } from '../../agent/assets/fetch.js';
 import { sha256File } from '../../agent/assets/verified-write.js';
 import { AgentError } from '../../agent/errors.js';
+import { bundledFfmpegPath } from '../../agent/ingest/ffmpeg-binary.js';
 
 // The project's real asset folder, found the way the CLI finds it (CI has a copy beside its clone).
-const sharedAssets = defaultMirror({});
+const sharedAssets = testMirror(import.meta.url);
 const realCatalog = loadCatalog();
 
 let tmp: string;
@@ -74,7 +77,7 @@ function leftovers(dir: string): string[] {
   return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
 }
 
-describe.skipIf(sharedAssets === undefined)('mirror (real shared assets)', () => {
+describe.skipIf(sharedAssets === undefined)(mirrorSuiteName('mirror (real shared assets)', sharedAssets), () => {
   it('copies coco-labels.txt from the mirror and verifies it', async () => {
     const result = await fetchAssets({ names: ['coco-labels.txt'], mirror: sharedAssets, destDir, offline: true });
 
@@ -280,5 +283,71 @@ describe('defaultMirror', () => {
     expect(defaultMirror({}, root)).toBeUndefined();
     fs.mkdirSync(path.join(tmp, 'shared', 'assets'), { recursive: true });
     expect(defaultMirror({}, root)).toBe(path.join(tmp, 'shared', 'assets'));
+  });
+});
+
+describe.skipIf(sharedAssets === undefined)(mirrorSuiteName('derived assets (made here from a catalogued source)', sharedAssets), () => {
+  // The real frame recipe on a synthetic source: a PNG from the project's clip folder is the
+  // source, and the derived asset is that picture as BMP, made by the bundled ffmpeg.
+  const ffmpegPath = bundledFfmpegPath();
+  function derivedCatalog(): { catalog: Catalog; mirror: string } {
+    const mirror = path.join(tmp, 'mirror');
+    fs.mkdirSync(path.join(mirror, 'images'), { recursive: true });
+    const picture = fs.readFileSync(path.join(sharedAssets!, 'images', 'highway-frame-t5s.png'));
+    fs.writeFileSync(path.join(mirror, 'images', 'source.png'), picture);
+    const source = syntheticAsset(picture, { name: 'source.png', kind: 'image', upstream: null, mirrorPath: 'images/source.png' });
+    const derived = syntheticAsset(new Uint8Array([1, 2, 3]), {
+      name: 'derived.bmp', kind: 'image', upstream: null, mirrorPath: 'images/derived.bmp',
+      derivedFrom: { asset: 'source.png', ffmpegArgs: ['-i', '{input}', '-pix_fmt', 'bgr24', '{output}'] },
+    });
+    return { catalog: syntheticCatalog([source, derived]), mirror };
+  }
+
+  it('is made from its source when no mirror has it, verified through the source hash and its provenance; kept next time', async () => {
+    const { catalog, mirror } = derivedCatalog();
+    const result = await fetchAssets({ catalog, names: ['derived.bmp'], mirror, destDir, offline: true, ffmpegPath });
+    expect(result.ok).toBe(true);
+    expect(result.reports).toMatchObject([{ name: 'derived.bmp', status: 'derived', path: path.join(destDir, 'derived.bmp') }]);
+    const provenance = JSON.parse(fs.readFileSync(path.join(destDir, 'derived.bmp.provenance.json'), 'utf8')) as DerivedProvenance;
+    expect(provenance.source).toEqual({ name: 'source.png', sha256: catalog.assets[0]!.sha256 });
+    expect(provenance.output.sha256).toBe(await sha256File(path.join(destDir, 'derived.bmp')));
+    expect(fs.readFileSync(path.join(destDir, 'derived.bmp')).subarray(0, 2).toString()).toBe('BM');
+    expect(leftovers(destDir).filter((name) => name.includes('.part'))).toEqual([]);
+    const again = await fetchAssets({ catalog, names: ['derived.bmp'], mirror, destDir, offline: true, ffmpegPath });
+    expect(again.reports[0]!.status).toBe('present');
+  });
+
+  it('a derived file changed since, or derived from another source, is made again; without ffmpeg it is unavailable', async () => {
+    const { catalog, mirror } = derivedCatalog();
+    await fetchAssets({ catalog, names: ['derived.bmp'], mirror, destDir, offline: true, ffmpegPath });
+    fs.appendFileSync(path.join(destDir, 'derived.bmp'), 'tampered');
+    const afterTamper = await fetchAssets({ catalog, names: ['derived.bmp'], mirror, destDir, offline: true, ffmpegPath });
+    expect(afterTamper.reports[0]).toMatchObject({ status: 'derived' });
+    expect(afterTamper.reports[0]!.warnings.join(' ')).toMatch(/the file changed since/);
+
+    const provenanceFile = path.join(destDir, 'derived.bmp.provenance.json');
+    const provenance = JSON.parse(fs.readFileSync(provenanceFile, 'utf8')) as DerivedProvenance;
+    fs.writeFileSync(provenanceFile, JSON.stringify({ ...provenance, source: { ...provenance.source, sha256: '0'.repeat(64) } }));
+    const afterSource = await fetchAssets({ catalog, names: ['derived.bmp'], mirror, destDir, offline: true, ffmpegPath });
+    expect(afterSource.reports[0]).toMatchObject({ status: 'derived' });
+    expect(afterSource.reports[0]!.warnings.join(' ')).toMatch(/another source or by another recipe/);
+
+    const bare = path.join(tmp, 'bare');
+    const without = await fetchAssets({ catalog, names: ['derived.bmp'], mirror, destDir: bare, offline: true });
+    expect(without.reports[0]).toMatchObject({ status: 'unavailable', error: { code: 'ASSET_UNAVAILABLE' } });
+  });
+
+  it('a recipe ffmpeg cannot run is ASSET_DERIVE_FAILED, and no file is left behind', async () => {
+    const { catalog, mirror } = derivedCatalog();
+    const broken: Catalog = { ...catalog, assets: [catalog.assets[0]!, { ...catalog.assets[1]!, derivedFrom: { asset: 'source.png', ffmpegArgs: ['-i', '{input}', '-c:v', 'no-such-codec', '{output}'] } }] };
+    const result = await fetchAssets({ catalog: broken, names: ['derived.bmp'], mirror, destDir, offline: true, ffmpegPath });
+    expect(result.reports[0]).toMatchObject({ status: 'failed', error: { code: 'ASSET_DERIVE_FAILED' } });
+    expect(leftovers(destDir).filter((name) => name.includes('derived'))).toEqual([]);
+  });
+
+  it('the catalog refuses a recipe without placeholders or from an unknown source', () => {
+    const { catalog } = derivedCatalog();
+    const bad = { ...catalog, assets: [catalog.assets[0]!, { ...catalog.assets[1]!, derivedFrom: { asset: 'nope.png', ffmpegArgs: ['-i', 'x', 'y'] } }] };
+    expect(() => parseCatalog(bad)).toThrow(/derivedFrom\.asset.*must name a catalogued asset|derivedFrom\.ffmpegArgs/);
   });
 });

@@ -51,3 +51,28 @@ describe('docs stay true to the code', () => {
     for (const file of fs.readdirSync(dir)) expect(readManifest(path.join(dir, file)).id).toBeTruthy();
   });
 });
+
+describe('the example errors in docs/configuration.md are the agent\'s own', () => {
+  it('config check prints exactly the documented lines', async () => {
+    const { main } = await import('../../agent/cli/main.js');
+    const dir = fs.mkdtempSync(path.join((await import('node:os')).tmpdir(), 'cctv-docs-errors-'));
+    const check = async (yaml: string): Promise<string> => {
+      const file = path.join(dir, `config-${Math.random().toString(36).slice(2)}.yaml`);
+      fs.writeFileSync(file, yaml);
+      let err = '';
+      const io = { out: { write: () => true }, err: { write: (text: string) => (err += text, true) }, env: {} } as never;
+      expect(await main(['config', 'check', file], io)).toBe(2);
+      return err;
+    };
+    const documented = read('docs/configuration.md').split('\n').filter((line) => line.startsWith('cctv-agent: '));
+    expect(documented).toHaveLength(4);
+    const camera = 'cameras:\n  - id: north\n    url: rtsp://192.0.2.10/s\n';
+    const printed = [
+      await check(`${camera}    sampleFps: -5\nmqtt:\n  urll: mqtt://x\n`),
+      await check(`${camera}mqtt:\n  passwordFile: /run/secrets/mqtt\n`),
+      await check(`${camera}model:\n  manifest: /etc/cctv-agent/model.json\n`),
+    ].join('');
+    for (const line of documented) expect(printed).toContain(line);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -93,3 +93,23 @@ export function assetPath(name: string): string {
 export function hasAsset(name: string): boolean {
   return assetCandidates(name).some((c) => existsSync(c) && isFile(c));
 }
+
+/**
+ * The asset mirror the tests verify against, found as the CLI finds it: $CCTV_ASSET_MIRROR,
+ * else ../shared/assets beside the project. Without one, the tests that need it are skipped,
+ * and this says so once per file (not silently).
+ */
+export function testMirror(file: string): string | undefined {
+  const fromEnv = process.env.CCTV_ASSET_MIRROR?.trim();
+  const beside = path.resolve(projectRoot, '..', 'shared', 'assets');
+  const mirror = fromEnv ? path.resolve(fromEnv) : existsSync(beside) ? beside : undefined;
+  if (mirror === undefined) {
+    console.warn(`${path.basename(file)}: SKIPPING the mirror tests: no asset mirror (set CCTV_ASSET_MIRROR, or put the assets in ${beside})`);
+  }
+  return mirror;
+}
+
+/** The name a describe block gets when its mirror is missing, so the skip reads as one in the report. */
+export function mirrorSuiteName(name: string, mirror: string | undefined): string {
+  return mirror === undefined ? `${name} (SKIPPED: no asset mirror)` : name;
+}

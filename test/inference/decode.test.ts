@@ -33,8 +33,9 @@ describe('detection decoding', () => {
     expect(car!.box).toEqual([0.5, 0, 0.5, 0.5]);
   });
 
-  it('scores are objectness x class; non-vehicles, low scores and overlaps of one class are dropped', () => {
-    const vehicles = decode(rows(
+  it('per-class NMS (nms: per-class): scores are objectness x class; non-vehicles, low scores and overlaps of one class are dropped', () => {
+    const perClass = manifestSchema.parse({ ...detector, output: { ...detector.output, nms: 'per-class' } }) as DetectionManifest;
+    const vehicles = createDetectionDecoder(perClass, labels, geometryOf(perClass), 0.3)(rows(
       [100, 100, 50, 50, 0.9, [0.1, 0.8, 0.1]], // car 0.72
       [102, 101, 50, 50, 0.8, [0.1, 0.8, 0.1]], // overlapping car 0.64: suppressed
       [104, 102, 50, 50, 0.9, [0.1, 0.1, 0.7]], // bus on the same spot: another class, kept
@@ -42,6 +43,45 @@ describe('detection decoding', () => {
       [200, 200, 40, 40, 0.5, [0.1, 0.5, 0.1]], // car 0.25: under the threshold
     ), 416, 416, undefined);
     expect(vehicles.map((vehicle) => [vehicle.type, vehicle.score])).toEqual([['car', 0.72], ['bus', 0.63]]);
+  });
+});
+
+describe('one vehicle, one detection: class-agnostic suppression (the default for detectors)', () => {
+  const vehicleLabels = ['person', 'car', 'truck', 'bus'];
+  const manifest = manifestSchema.parse({
+    ...detector, labels: vehicleLabels, vehicleTypes: { car: 'car', truck: 'truck', bus: 'bus' },
+  }) as DetectionManifest;
+  const decode = createDetectionDecoder(manifest, vehicleLabels, geometryOf(manifest), 0.3);
+
+  it('is the default', () => {
+    expect(manifest.output.nms).toBe('class-agnostic');
+  });
+
+  it('overlapping car and truck boxes of one vehicle give one detection carrying both scores', () => {
+    // Two grid rows on one vehicle (IoU about 0.9): one says car 0.72, the other truck 0.56.
+    const vehicles = decode(rows(
+      [100, 100, 60, 40, 0.9, [0, 0.8, 0.15, 0]],
+      [102, 101, 60, 40, 0.8, [0, 0.2, 0.7, 0]],
+    ), 416, 416, undefined);
+    expect(vehicles).toHaveLength(1);
+    expect(vehicles[0]).toMatchObject({ type: 'car', label: 'car', score: 0.72, runnerUp: { type: 'truck', label: 'truck', score: 0.56 } });
+  });
+
+  it('the runner-up also comes from the box\'s own row when no other box overlaps it', () => {
+    const [vehicle] = decode(rows([100, 100, 60, 40, 0.9, [0, 0.6, 0.35, 0.05]]), 416, 416, undefined);
+    expect(vehicle).toMatchObject({ type: 'car', score: 0.54, runnerUp: { type: 'truck', score: 0.315 } });
+    // Under 0.05 it is noise and left out.
+    const [sure] = decode(rows([100, 100, 60, 40, 0.9, [0, 0.95, 0.02, 0.01]]), 416, 416, undefined);
+    expect(sure!.runnerUp).toBeUndefined();
+  });
+
+  it('two real vehicles side by side (low IoU) stay two, whatever their types', () => {
+    const vehicles = decode(rows(
+      [100, 100, 60, 40, 0.9, [0, 0.8, 0.1, 0]], // car
+      [150, 102, 60, 40, 0.9, [0, 0.1, 0.8, 0]], // truck beside it: IoU about 0.1
+      [210, 100, 60, 40, 0.9, [0, 0.8, 0.1, 0]], // another car
+    ), 416, 416, undefined);
+    expect(vehicles.map((vehicle) => vehicle.type).sort()).toEqual(['car', 'car', 'truck']);
   });
 });
 

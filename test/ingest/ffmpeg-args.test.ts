@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cameraSchema } from '../../agent/config/schema.js';
-import { buildFfmpegArgs, sourceUrlWithCredentials, videoFilter } from '../../agent/ingest/ffmpeg-args.js';
+import { sourceUrlWithCredentials } from '../../agent/config/source-url.js';
+import { buildFfmpegArgs, videoFilter } from '../../agent/ingest/ffmpeg-args.js';
 import { parseVersion } from '../../agent/ingest/ffmpeg-binary.js';
 import type { FrameGeometry } from '../../agent/ingest/frame-geometry.js';
 import { classifyStderrLine, parseInputVideoSize } from '../../agent/ingest/stderr-classifier.js';

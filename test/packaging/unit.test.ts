@@ -107,7 +107,9 @@ describe('systemd/cctv-agent.service', () => {
     const score = /Overall exposure level for cctv-agent\.service: (\d+(?:\.\d+)?) (\S+)/.exec(output);
     expect(score, output).not.toBeNull();
     console.log(`systemd-analyze security --offline=true: exposure ${score![1]} ${score![2]}`);
-    console.log(output.split('\n').filter((line) => line.startsWith('✗')).join('\n'));
+    // The settings systemd-analyze scores as exposed, for the reader (informational, not failures).
+    const exposed = output.split('\n').filter((line) => line.startsWith('✗')).map((line) => line.replace(/^✗\s*/, '').split(/\s{2,}/)[0]);
+    console.log(`  (informational) settings scored as exposed, accepted in docs/packaging.md: ${exposed.join(', ')}`);
     expect(Number(score![1])).toBeLessThanOrEqual(2.5);
     const line = (name: string): string => output.split('\n').find((l) => l.slice(2).startsWith(`${name} `)) ?? `(no ${name} line)`;
     for (const passed of [
