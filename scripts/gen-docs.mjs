@@ -14,10 +14,12 @@ const { mqttSchemasMarkdown } = await import(path.join(root, 'dist/agent/mqtt/sc
 const { telemetrySampleSchema } = await import(path.join(root, 'dist/agent/telemetry/telemetry-sample.js'));
 const { eventPayloadSchema } = await import(path.join(root, 'dist/agent/storage/event-schema.js'));
 const { telemetryCommand } = await import(path.join(root, 'dist/agent/telemetry/telemetry-command.js'));
+const { modelRunOutputMarkdown } = await import(path.join(root, 'dist/agent/cli/model-run-output.js'));
 
 export const BEGIN = '<!-- generated: config keys (scripts/gen-docs.mjs) -->';
 export const END = '<!-- end generated -->';
 export const BEGIN_MQTT = '<!-- generated: MQTT payload schemas (scripts/gen-docs.mjs) -->';
+export const BEGIN_MODEL_RUN = '<!-- generated: model run output (scripts/gen-docs.mjs) -->';
 
 /** Replaces what lies between `begin` and the next END marker in a doc. */
 function replaceSection(file, begin, text) {
@@ -36,5 +38,6 @@ replaceSection('docs/mqtt.md', BEGIN_MQTT, mqttSchemasMarkdown({
   // Its run() is never called for the docs.
   commands: { telemetry: telemetryCommand(() => undefined, () => Promise.reject(new Error('docs only'))) },
 }));
+replaceSection('docs/cli.md', BEGIN_MODEL_RUN, modelRunOutputMarkdown());
 fs.writeFileSync(path.join(root, 'models/manifest.schema.json'), `${JSON.stringify(manifestJsonSchema(), null, 2)}\n`);
-console.log('gen-docs: docs/configuration.md, docs/mqtt.md and models/manifest.schema.json updated');
+console.log('gen-docs: docs/configuration.md, docs/mqtt.md, docs/cli.md and models/manifest.schema.json updated');

@@ -30,3 +30,8 @@ export const modelRunOutputSchema = z.strictObject({
 });
 
 export type ModelRunOutput = z.output<typeof modelRunOutputSchema>;
+
+/** The generated part of docs/cli.md: the JSON Schema of `model run --json`. */
+export function modelRunOutputMarkdown(): string {
+  return ['```json', JSON.stringify(z.toJSONSchema(modelRunOutputSchema, { io: 'output' }), null, 2), '```'].join('\n');
+}

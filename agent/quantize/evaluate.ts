@@ -17,11 +17,16 @@ export interface Agreement {
   frames: number;
   floatDetections: number;
   int8Detections: number;
+  /** Vehicles both models found: one-to-one pairs at IoU >= 0.5. */
   matched: number;
+  /** Of those, the pairs that also agree on the vehicle type. */
+  sameType: number;
   /** Of the int8 detections, the share that match a float one. */
   precision: number;
   /** Of the float detections, the share the int8 model also finds. */
   recall: number;
+  /** Of the matched vehicles, the share given the same type by both. */
+  typeAgreement: number;
 }
 
 export function iou(a: Vehicle['box'], b: Vehicle['box']): number {
@@ -31,27 +36,48 @@ export function iou(a: Vehicle['box'], b: Vehicle['box']): number {
   return (w * h) / (a[2] * a[3] + b[2] * b[3] - w * h);
 }
 
-/** Greedy one-to-one matching, highest float score first: same vehicle type and IoU >= 0.5. */
-export function matchDetections(reference: Vehicle[], candidate: Vehicle[]): number {
+/**
+ * Greedy one-to-one matching of vehicles, highest float score first: IoU >= 0.5, a box of the
+ * same type preferred. Detectors report one box per vehicle (class-agnostic suppression), so
+ * this counts vehicles both models found; whether they agree on its type is counted apart
+ * (a car/truck flip near equal scores is a type disagreement, not a missed vehicle).
+ */
+export function matchDetections(reference: Vehicle[], candidate: Vehicle[]): { matched: number; sameType: number } {
   const used = new Uint8Array(candidate.length);
   let matched = 0;
+  let sameType = 0;
   for (const vehicle of [...reference].sort((a, b) => b.score - a.score)) {
     let best = -1;
-    let bestIou = 0.5;
+    let bestRank = 0;
     candidate.forEach((other, i) => {
-      if (used[i] || other.type !== vehicle.type) return;
+      if (used[i]) return;
       const overlap = iou(other.box, vehicle.box);
-      if (overlap >= bestIou) {
+      if (overlap < 0.5) return;
+      // Same type first, then the larger overlap.
+      const rank = (other.type === vehicle.type ? 2 : 1) + overlap;
+      if (rank > bestRank) {
         best = i;
-        bestIou = overlap;
+        bestRank = rank;
       }
     });
     if (best >= 0) {
       used[best] = 1;
       matched++;
+      if (candidate[best]!.type === vehicle.type) sameType++;
     }
   }
-  return matched;
+  return { matched, sameType };
+}
+
+/** precision, recall and type agreement from the counts. */
+export function agreementOf(counts: Omit<Agreement, 'precision' | 'recall' | 'typeAgreement'>): Agreement {
+  const { floatDetections, int8Detections, matched, sameType } = counts;
+  return {
+    ...counts,
+    precision: int8Detections === 0 ? (floatDetections === 0 ? 1 : 0) : matched / int8Detections,
+    recall: floatDetections === 0 ? 1 : matched / floatDetections,
+    typeAgreement: matched === 0 ? 1 : sameType / matched,
+  };
 }
 
 export const EVALUATION_SETTINGS: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: false, spinWait: true };
@@ -74,24 +100,17 @@ export function frameOf(data: Buffer, model: LoadedModel, seq: number): Frame {
 }
 
 export async function measureAgreement(float: LoadedModel, int8: LoadedModel, frames: Buffer[]): Promise<Agreement> {
-  let floatDetections = 0;
-  let int8Detections = 0;
-  let matched = 0;
+  const counts = { frames: frames.length, floatDetections: 0, int8Detections: 0, matched: 0, sameType: 0 };
   for (const [seq, data] of frames.entries()) {
     const expected = (await float.infer(frameOf(data, float, seq))).vehicles;
     const actual = (await int8.infer(frameOf(data, int8, seq))).vehicles;
-    floatDetections += expected.length;
-    int8Detections += actual.length;
-    matched += matchDetections(expected, actual);
+    counts.floatDetections += expected.length;
+    counts.int8Detections += actual.length;
+    const pairs = matchDetections(expected, actual);
+    counts.matched += pairs.matched;
+    counts.sameType += pairs.sameType;
   }
-  return {
-    frames: frames.length,
-    floatDetections,
-    int8Detections,
-    matched,
-    precision: int8Detections === 0 ? (floatDetections === 0 ? 1 : 0) : matched / int8Detections,
-    recall: floatDetections === 0 ? 1 : matched / floatDetections,
-  };
+  return agreementOf(counts);
 }
 
 export interface SpeedRound {

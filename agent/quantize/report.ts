@@ -51,7 +51,7 @@ export function formatReport(report: QuantizeReport): string {
   const weights = [...report.weights].sort((a, b) => a.weightSqnrDb - b.weightSqnrDb).slice(0, 5);
   lines.push(`lowest weight SQNR: ${weights.map((weight) => `${weight.conv} ${weight.weightSqnrDb.toFixed(1)} dB`).join(', ')}`);
   for (const entry of report.agreement) {
-    lines.push(`agreement on ${entry.frames} held-out frames of ${entry.source}: precision ${entry.precision.toFixed(3)}, recall ${entry.recall.toFixed(3)} (${entry.matched} matched; float ${entry.floatDetections}, int8 ${entry.int8Detections})`);
+    lines.push(`agreement on ${entry.frames} held-out frames of ${entry.source}: precision ${entry.precision.toFixed(3)}, recall ${entry.recall.toFixed(3)}, same type ${entry.typeAgreement.toFixed(3)} (${entry.matched} vehicles matched, ${entry.sameType} of the same type; float ${entry.floatDetections}, int8 ${entry.int8Detections})`);
   }
   if (report.speed) {
     for (const [threads, ratio] of Object.entries(report.speed.medianRatio)) {

@@ -5,7 +5,7 @@ import { AgentError, errorMessage } from '../errors.js';
 import { geometryOf, LoadedModel } from '../inference/loaded-model.js';
 import type { ResolvedModel } from '../inference/model-files.js';
 import { describeSource, readSourceFrames, type CalibrationSource } from './calibration-source.js';
-import { EVALUATION_SETTINGS, loadModelBytes, measureAgreement, measureSpeed, type Agreement, type SpeedRound } from './evaluate.js';
+import { agreementOf, EVALUATION_SETTINGS, loadModelBytes, measureAgreement, measureSpeed, type Agreement, type SpeedRound } from './evaluate.js';
 import { checkLayerNames } from './graph.js';
 import { modelInputs, prepareModel, quantizeModel, type QuantizeOptions, type QuantizeResult } from './quantize.js';
 import { formatReport, makeReport, type QuantizeReport } from './report.js';
@@ -90,7 +90,7 @@ export async function runQuantizeJob(job: QuantizeJob, progress: (line: string) 
     const float = await LoadedModel.load({ ...job.floatModel, manifest: { ...job.floatModel.manifest, sha256: undefined } }, EVALUATION_SETTINGS);
     const int8 = await loadModelBytes(job.floatModel, result.bytes, `${job.floatModel.manifest.id}-int8`, threshold ? { ...EVALUATION_SETTINGS, scoreThreshold: threshold.int8Threshold } : EVALUATION_SETTINGS);
     try {
-      const all = { frames: 0, floatDetections: 0, int8Detections: 0, matched: 0 };
+      const all = { frames: 0, floatDetections: 0, int8Detections: 0, matched: 0, sameType: 0 };
       for (const source of job.evaluate) {
         const held = await readSourceFrames(source, geometry, 10_000);
         const entry = await measureAgreement(float, int8, held.frames);
@@ -99,10 +99,9 @@ export async function runQuantizeJob(job: QuantizeJob, progress: (line: string) 
         all.floatDetections += entry.floatDetections;
         all.int8Detections += entry.int8Detections;
         all.matched += entry.matched;
+        all.sameType += entry.sameType;
       }
-      if (job.evaluate.length > 1) {
-        agreement.push({ source: 'all held-out frames', ...all, precision: all.int8Detections ? all.matched / all.int8Detections : 1, recall: all.floatDetections ? all.matched / all.floatDetections : 1 });
-      }
+      if (job.evaluate.length > 1) agreement.push({ source: 'all held-out frames', ...agreementOf(all) });
     } finally {
       await float.release();
       await int8.release();

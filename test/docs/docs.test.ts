@@ -45,6 +45,11 @@ describe('docs stay true to the code', () => {
     }));
   });
 
+  it('docs/cli.md carries the JSON Schema of `model run --json`', async () => {
+    const { modelRunOutputMarkdown } = await import('../../agent/cli/model-run-output.js');
+    expect(read('docs/cli.md'), regenerate).toContain(modelRunOutputMarkdown());
+  });
+
   it('every shipped manifest is valid', async () => {
     const { readManifest } = await import('../../agent/inference/model-files.js');
     const dir = path.join(packageRoot(), 'models', 'manifests');
