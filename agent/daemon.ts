@@ -1,190 +1,102 @@
 import path from 'node:path';
+import { buildLink } from './compose/link.js';
+import { buildPipeline } from './compose/pipeline.js';
+import { buildStorage, expiryMsOf } from './compose/storage.js';
 import type { AgentConfig } from './config/schema.js';
-import { FrameScheduler } from './inference/frame-scheduler.js';
-import { InferenceService } from './inference/inference-service.js';
-import { geometryOf } from './inference/loaded-model.js';
+import { errorMessage, isAgentError } from './errors.js';
 import type { ResolvedModel } from './inference/model-files.js';
-import { IngestService } from './ingest/ingest-service.js';
+import type { IngestService } from './ingest/ingest-service.js';
 import { ServiceRunner } from './lifecycle/runner.js';
 import type { Service } from './lifecycle/service.js';
 import type { Logger } from './log/logger.js';
-import { pingCommand, statusCommand } from './mqtt/builtin-commands.js';
-import { CommandRouter } from './mqtt/commands.js';
-import { EmbeddedBroker } from './mqtt/embedded-broker.js';
-import { MqttLink } from './mqtt/mqtt-link.js';
-import { OutboxDrain } from './mqtt/outbox-drain.js';
+import { pingCommandHandler, statusCommandHandler } from './mqtt/builtin-commands.js';
 import { deviceTopics } from './mqtt/topics.js';
-import { DiskReserve } from './storage/disk-reserve.js';
-import { EventLog } from './storage/event-log.js';
-import { ResultWriter } from './storage/result-writer.js';
-import { RetentionService } from './storage/retention.js';
-import { StorageCondition } from './storage/storage-condition.js';
-import { StorageService } from './storage/storage-service.js';
-import { PipelineStats, type StatsReader } from './telemetry/pipeline-stats.js';
+import { PipelineStats } from './telemetry/pipeline-stats.js';
 import { STATUS_FILE_NAME, StatusFile } from './telemetry/status-file.js';
+import { StatusLineService } from './telemetry/status-line.js';
 import { SystemSampler } from './telemetry/system-sampler.js';
-import { telemetryCommand } from './telemetry/telemetry-command.js';
+import { telemetryCommandHandler } from './telemetry/telemetry-command-handler.js';
 import { TelemetryService } from './telemetry/telemetry-service.js';
-import { errorMessage, isAgentError } from './errors.js';
-import type { StatusInputs } from './telemetry/status-line.js';
+
+/** Who asked for a model swap; it is recorded with the swap's event. */
+export type SwapTrigger = 'sighup' | 'mqtt' | 'cli' | 'rollback';
 
 export interface Agent {
   runner: ServiceRunner;
   model: ResolvedModel;
   databaseFile: string;
-  /** The status line's windows over the pipeline counts. */
-  stats: StatsReader;
-  /** Inputs of the terminal status line, minus the stats window. */
-  status(): Omit<StatusInputs, 'window'>;
   /** For the systemd watchdog: results are flowing, or no camera is (supposedly) streaming. */
   isAlive(maxSilenceMs: number): boolean;
-  /** Hot-swaps the model between two frames; a model that fails its checks is refused. */
-  swapModel(resolved: ResolvedModel): ReturnType<InferenceService['swapTo']>;
+  /** Hot-swaps the model between two frames; a model that fails its checks is refused. Every swap, whoever asked, goes through here. */
+  swapModel(resolved: ResolvedModel, trigger: SwapTrigger): Promise<{ from: string; to: string }>;
   /** Before an exit without the orderly stop: no new inference run, and the ones in flight back. */
   haltInference(): Promise<void>;
   /** Applies a new camera list; only the cameras that changed are restarted. */
   reconfigureCameras(cameras: AgentConfig['cameras']): ReturnType<IngestService['reconfigure']>;
 }
 
+export interface BuildOptions {
+  /** A terminal for the status line (the agent's stderr when it is a TTY). */
+  terminal?: NodeJS.WritableStream;
+}
+
 /**
- * The one composition root: builds every service with the narrow dependencies it needs and
- * fixes the start order (stop runs in reverse): storage before its writers, the link before
- * the drain, the model and its scheduler before the cameras that feed them.
+ * The one composition root: builds every service with the narrow dependencies it needs
+ * (agent/compose/ has the storage, link and pipeline parts) and fixes the start order (stop
+ * runs in reverse): storage before its writers, the link before the drain, the model and its
+ * scheduler before the cameras that feed them, the status file first and last.
  */
-export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logger): Agent {
+export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logger, options: BuildOptions = {}): Agent {
   const topics = deviceTopics(config.mqtt.topicPrefix, config.deviceId);
-  const databaseFile = path.resolve(config.dataDir, config.storage.fileName);
-  const services: Service[] = [];
+  // The link reads the outbox through `store`, built next: the getter runs only once started.
+  let store: ReturnType<typeof buildStorage> | undefined;
+  const linkPart = buildLink(config, topics, () => store!.storage.outbox, log);
+  store = buildStorage(config, { topics, publishing: linkPart !== undefined, onCommitted: linkPart ? () => linkPart.drain.wake() : undefined }, log);
+  const { storage, events, condition, writer, databaseFile } = store;
 
-  const storage = new StorageService(databaseFile, log.child({ module: 'storage' }));
-  services.push(storage);
-
-  let drain: OutboxDrain | undefined;
-  let link: MqttLink | undefined;
-  // Commands on <prefix>/<deviceId>/cmd/<name>: register more handlers here, before start.
-  let commands: CommandRouter | undefined;
-  if (config.mqtt.enabled) {
-    let brokerUrl: () => string = () => config.mqtt.url!;
-    if (config.mqtt.url === undefined) {
-      const broker = new EmbeddedBroker(config.mqtt.embeddedBroker.host, config.mqtt.embeddedBroker.port, log.child({ module: 'broker' }));
-      services.push(broker);
-      brokerUrl = () => broker.url;
-    }
-    link = new MqttLink({
-      url: brokerUrl,
-      // aedes speaks 3.1.1 only: no need to be refused first.
-      config: config.mqtt.url === undefined && config.mqtt.protocol === 'auto' ? { ...config.mqtt, protocol: '3.1.1' } : config.mqtt,
-      clientId: config.mqtt.clientId ?? `cctv-${config.deviceId}`,
-      availabilityTopic: topics.availability,
-      log: log.child({ module: 'mqtt' }),
-    });
-    drain = new OutboxDrain({ outbox: () => storage.outbox, publisher: link, batchSize: config.mqtt.publishBatch, log: log.child({ module: 'outbox' }) });
-    if (config.mqtt.commands.enabled) {
-      commands = new CommandRouter({ topics, maxPayloadBytes: config.mqtt.commands.maxPayloadBytes, transport: link, log: log.child({ module: 'commands' }) });
-      commands.register('ping', pingCommand()).register('status', statusCommand(() => runner.health()));
-    }
-  }
-
-  const expiryMs = (seconds: number | null): number | null => (seconds === null ? null : seconds * 1000);
-  const wakeDrain = drain ? { onCommitted: () => drain.wake() } : {};
-  const storageLog = log.child({ module: 'storage' });
-  const events = new EventLog({
-    db: () => storage.openDb,
-    deviceId: config.deviceId,
-    topic: link ? topics.events : undefined,
-    expiryMs: expiryMs(config.mqtt.expirySeconds.events),
-    ...wakeDrain,
-    log: log.child({ module: 'events' }),
-  });
-  const condition = new StorageCondition((change) => {
-    if (change.degraded) {
-      storageLog.error({ reason: change.reason, code: change.code }, 'storage degraded: classifying goes on, the newest results wait in memory, the oldest on disk are pruned');
-      events.record({ kind: 'storage-degraded', subject: 'database', code: change.reason === 'write-failed' ? 'STORAGE_WRITE_FAILED' : 'STORAGE_DISK_FULL', detail: { reason: change.reason, cause: change.code } });
-    } else {
-      storageLog.warn('storage recovered');
-      events.record({ kind: 'storage-recovered', subject: 'database' });
-    }
-  });
-  const retention = new RetentionService({
-    db: () => storage.db,
-    databaseFile,
-    dataDir: path.dirname(databaseFile),
-    config: config.storage.retention,
-    condition,
-    reserve: new DiskReserve(path.dirname(databaseFile), storageLog),
-    recordEvent: (event) => events.record(event),
-    log: storageLog,
-  });
-  const outboxOverflow = { dropped: 0, reportedAt: 0 };
-  const writer = new ResultWriter({
-    db: () => storage.db,
-    deviceId: config.deviceId,
-    resultsTopic: link ? topics.results : undefined,
-    expiryMs: expiryMs(config.mqtt.expirySeconds.results),
-    flushIntervalMs: config.storage.flushIntervalMs,
-    maxBatchRows: config.storage.maxBatchRows,
-    condition,
-    onDiskFull: () => retention.emergency(),
-    afterCommit: () => {
-      if (events.pending > 0) events.retry();
-      if (!link) return;
-      outboxOverflow.dropped += storage.outbox.enforceCap(config.storage.outboxMaxMessages);
-      // One event a minute at most while the broker stays away, with the count since the last.
-      if (outboxOverflow.dropped > 0 && Date.now() - outboxOverflow.reportedAt >= 60_000) {
-        storageLog.warn({ dropped: outboxOverflow.dropped, cap: config.storage.outboxMaxMessages }, 'outbox full: oldest messages dropped');
-        events.record({ kind: 'outbox-overflow', subject: 'outbox', detail: { dropped: outboxOverflow.dropped, cap: config.storage.outboxMaxMessages } });
-        outboxOverflow.dropped = 0;
-        outboxOverflow.reportedAt = Date.now();
-      }
-    },
-    ...wakeDrain,
-    log: log.child({ module: 'results' }),
-  });
-  services.push(events, retention, writer);
-  if (link && drain) services.push(link, drain, ...(commands ? [commands] : []));
-
-  const inference = new InferenceService(model, config.inference, log.child({ module: 'inference' }));
-  let scheduler: FrameScheduler | undefined;
-  const ingest = new IngestService({
-    config,
-    geometry: geometryOf(model.manifest),
-    log: log.child({ module: 'ingest' }),
-    onSlotsChanged: () => scheduler?.refreshSlots(),
-    onCameraStateChange: (change) =>
-      events.record({ kind: 'camera-state', subject: change.cameraId, code: change.code, detail: { from: change.from, to: change.to } }),
-  });
   const stats = new PipelineStats();
-  scheduler = new FrameScheduler({
-    slots: () => ingest.slots,
-    models: inference,
-    onResult: (result) => {
+  const pipeline = buildPipeline(
+    config,
+    model,
+    (result) => {
       writer.enqueue(result);
       stats.record(result);
     },
-    log: log.child({ module: 'scheduler' }),
-  });
-  // The scheduler starts before the cameras and so stops after them: it drains their last frames.
-  services.push(inference, scheduler, ingest);
+    (event) => events.record(event),
+    log,
+  );
+  const { inference, scheduler, ingest } = pipeline;
 
   const telemetry = new TelemetryService({
     db: () => storage.db,
     deviceId: config.deviceId,
     intervalMs: config.telemetry.intervalSeconds * 1000,
-    topic: link && config.telemetry.publish ? topics.telemetry : undefined,
-    expiryMs: expiryMs(config.mqtt.expirySeconds.telemetry),
+    topic: linkPart && config.telemetry.publish ? topics.telemetry : undefined,
+    expiryMs: expiryMsOf(config.mqtt.expirySeconds.telemetry),
     system: new SystemSampler(path.dirname(databaseFile), log.child({ module: 'system' })),
     stats,
     cameras: () => ingest.cameras(),
     model: () => inference.current,
     pendingWrites: () => writer.pendingCount,
-    outbox: () => ({ depth: link ? storage.outbox.depth() : 0, dropped: link ? storage.outbox.counter('outbox_dropped') : 0 }),
+    outbox: () => ({ depth: linkPart ? storage.outbox.depth() : 0, dropped: linkPart ? storage.outbox.counter('outbox_dropped') : 0 }),
     databaseBytes: () => storage.sizeBytes(),
     condition,
-    ...wakeDrain,
+    ...(linkPart ? { onCommitted: () => linkPart.drain.wake() } : {}),
     log: log.child({ module: 'telemetry' }),
   });
-  services.push(telemetry);
-  commands?.register('telemetry', telemetryCommand(() => telemetry.latest, () => telemetry.takeSample()));
+  linkPart?.commands
+    ?.register('ping', pingCommandHandler())
+    .register(
+      'status',
+      statusCommandHandler(() => runner.health()),
+    )
+    .register(
+      'telemetry',
+      telemetryCommandHandler(
+        () => telemetry.latest,
+        () => telemetry.takeSample(),
+      ),
+    );
 
   // Started first and stopped last: its final write shows every service stopped.
   const statusFile = new StatusFile({
@@ -195,33 +107,56 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     model: () => inference.current,
     log: log.child({ module: 'status' }),
   });
-  services.unshift(statusFile);
+  const statusWindow = stats.reader();
+  const terminal = options.terminal
+    ? [
+        new StatusLineService({
+          out: options.terminal,
+          intervalMs: config.status.intervalSeconds * 1000,
+          window: () => statusWindow.takeWindow(),
+          inputs: () => ({
+            cameras: ingest.cameras().map((camera) => ({ id: camera.id, state: camera.state })),
+            mqtt: linkPart ? linkPart.link.state : 'off',
+            outboxDepth: linkPart ? ((linkPart.drain.health().detail?.['depth'] as number | null) ?? 0) : 0,
+          }),
+        }),
+      ]
+    : [];
+  const services: Service[] = [
+    statusFile,
+    store.storageService,
+    ...(linkPart?.broker ? [linkPart.broker] : []),
+    ...store.writers,
+    ...(linkPart?.services ?? []),
+    ...pipeline.services,
+    telemetry,
+    ...terminal,
+  ];
   const runner = new ServiceRunner(services, log.child({ module: 'lifecycle' }));
 
   return {
     runner,
     model,
     databaseFile,
-    stats: stats.reader(),
-    status: () => ({
-      cameras: ingest.cameras().map((camera) => ({ id: camera.id, state: camera.state })),
-      mqtt: link ? link.state : 'off',
-      outboxDepth: drain ? (drain.health().detail?.['depth'] as number) : 0,
-    }),
     reconfigureCameras: (cameras) => ingest.reconfigure(cameras),
     haltInference: () => inference.halt(),
-    swapModel: async (resolved) => {
+    swapModel: async (resolved, trigger) => {
       try {
         const outcome = await inference.swapTo(resolved);
-        events.record({ kind: 'model-swapped', subject: resolved.manifest.id, detail: { ...outcome } });
+        events.record({ kind: 'model-swapped', subject: resolved.manifest.id, detail: { ...outcome, trigger } });
         return outcome;
       } catch (error) {
-        events.record({ kind: 'model-rejected', subject: resolved.manifest.id, code: isAgentError(error) ? error.code : 'MODEL_LOAD_FAILED', detail: { message: errorMessage(error) } });
+        events.record({
+          kind: 'model-rejected',
+          subject: resolved.manifest.id,
+          code: isAgentError(error) ? error.code : 'MODEL_LOAD_FAILED',
+          detail: { message: errorMessage(error), trigger },
+        });
         throw error;
       }
     },
     isAlive: (maxSilenceMs) =>
-      Date.now() - scheduler!.lastResultAt < maxSilenceMs ||
+      Date.now() - scheduler.lastResultAt < maxSilenceMs ||
       // No result lately is fine while every camera is in a state that ends by itself or needs a
       // person (connecting, waiting to retry, finished, misconfigured): restarting would not help.
       ingest.cameras().every((camera) => camera.state !== 'streaming' && camera.state !== 'stalled'),

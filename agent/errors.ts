@@ -15,8 +15,10 @@ export const errorFixes = {
   MODEL_LOAD_FAILED: 'the file is not a loadable ONNX model: fetch it again and check its sha256',
   MODEL_MISMATCH: 'make the manifest agree with the model (input name, shape, dtype, output shape)',
   IMAGE_UNREADABLE: 'give `model run` an image file ffmpeg can decode (JPEG, PNG, BMP, WebP) or a video (its first frame is used)',
-  MODEL_NOT_FOUND: 'name a model that exists: `cctv-agent model run --model ID` takes the id of a shipped or installed manifest (models/manifests, the assets directory), or give --manifest FILE',
-  INFERENCE_FAILED: 'onnxruntime could not run a frame (see the message): the agent goes on with the next frames; if it repeats, swap back to a known-good model',
+  MODEL_NOT_FOUND:
+    'name a model that exists: `cctv-agent model run --model ID` takes the id of a shipped or installed manifest (models/manifests, the assets directory), or give --manifest FILE',
+  INFERENCE_FAILED:
+    'onnxruntime could not run a frame (see the message): the agent goes on with the next frames; if it repeats, swap back to a known-good model',
   FFMPEG_NOT_FOUND: 'install ffmpeg or set ffmpeg.path to an executable ffmpeg',
   FFMPEG_PROBE_FAILED: 'ffmpeg.path must point at a working ffmpeg binary (`ffmpeg -version` must succeed)',
   SOURCE_UNAUTHORIZED: 'check the camera username and password',
@@ -25,15 +27,18 @@ export const errorFixes = {
   SOURCE_TIMEOUT: 'check the network path to the camera',
   SOURCE_INVALID_DATA: 'the camera sends a stream ffmpeg cannot decode: check the codec and the URL',
   SOURCE_ENDED: 'the source ended (a file played once); set loop: true to replay it',
-  SOURCE_FAILED: 'ffmpeg exited with an error: see the ffmpeg lines logged before it (module ingest); when there are none, try the URL by hand: ffmpeg -i URL -frames:v 1 -f null -',
+  SOURCE_FAILED:
+    'ffmpeg exited with an error: see the ffmpeg lines logged before it (module ingest); when there are none, try the URL by hand: ffmpeg -i URL -frames:v 1 -f null -',
   SOURCE_STALLED: 'the camera stays connected but sends no frames: check the camera; the agent restarts the stream',
-  CAMERA_HOST_UNRESOLVED: 'the camera URL\'s host name does not resolve: check the name, /etc/hosts and the DNS servers, or give the camera\'s IP address; the agent keeps retrying with backoff',
-  FFMPEG_CRASHED: 'ffmpeg died by a signal (a crash, e.g. SIGSEGV), usually a bug of that ffmpeg build with this stream: install Debian\'s ffmpeg (apt install ffmpeg; the agent prefers /usr/bin/ffmpeg) or set ffmpeg.path to another build; the agent retries with backoff',
-  CAMERA_CONFIG_REJECTED: 'ffmpeg rejected this camera\'s settings (hwaccel, URL scheme, region): fix the camera config; it is not retried until then',
+  CAMERA_HOST_UNRESOLVED:
+    "the camera URL's host name does not resolve: check the name, /etc/hosts and the DNS servers, or give the camera's IP address; the agent keeps retrying with backoff",
+  FFMPEG_CRASHED:
+    "ffmpeg died by a signal (a crash, e.g. SIGSEGV), usually a bug of that ffmpeg build with this stream: install Debian's ffmpeg (apt install ffmpeg; the agent prefers /usr/bin/ffmpeg) or set ffmpeg.path to another build; the agent retries with backoff",
+  CAMERA_CONFIG_REJECTED: "ffmpeg rejected this camera's settings (hwaccel, URL scheme, region): fix the camera config; it is not retried until then",
   STORAGE_OPEN_FAILED: 'make dataDir writable by the agent and check free disk space',
   STORAGE_WRITE_FAILED: 'check free disk space and the data directory',
   STORAGE_DISK_FULL: 'free space on the data disk or lower storage.retention.maxDatabaseMB; the agent prunes the oldest data and keeps running degraded',
-  STORAGE_READ_FAILED: 'check that dataDir points at an agent\'s data directory and that its database is readable',
+  STORAGE_READ_FAILED: "check that dataDir points at an agent's data directory and that its database is readable",
   MQTT_CONNECT_FAILED: 'check mqtt.url, credentials and TLS settings; the agent keeps retrying',
   MQTT_AUTH_FAILED: 'check mqtt.username and mqtt.password (or passwordFile); the agent keeps retrying with backoff',
   MQTT_TLS_FAILED: 'check mqtt.tls.caFile (it must have signed the broker certificate) and the client certificate and key',
@@ -41,11 +46,12 @@ export const errorFixes = {
   COMMAND_INVALID_JSON: 'send the command payload as one UTF-8 JSON object',
   COMMAND_INVALID: 'fix the named field of the command payload (see docs/mqtt.md)',
   COMMAND_UNKNOWN: 'use one of the commands listed in docs/mqtt.md',
-  COMMAND_FAILED: 'the command was valid but could not be carried out: see the reply\'s message',
+  COMMAND_FAILED: "the command was valid but could not be carried out: see the reply's message",
   MQTT_EMBEDDED_PORT_IN_USE: 'another broker holds the port: set mqtt.url to use it, or change mqtt.embeddedBroker.port',
   ASSET_UNAVAILABLE: 'set CCTV_ASSET_MIRROR to a directory holding the file, or follow the catalog entry\'s "obtain" text',
   ASSET_HASH_MISMATCH: 'the file differs from the catalog: delete it and fetch again from a trusted source',
-  ASSET_DERIVE_FAILED: 'the asset could not be made from its source with ffmpeg (see the message): check the source file and the disk space, or take the asset from a mirror (CCTV_ASSET_MIRROR)',
+  ASSET_DERIVE_FAILED:
+    'the asset could not be made from its source with ffmpeg (see the message): check the source file and the disk space, or take the asset from a mirror (CCTV_ASSET_MIRROR)',
   ASSET_DOWNLOAD_FAILED: 'check network access to the upstream URL, or use a mirror directory (CCTV_ASSET_MIRROR)',
   QUANTIZE_MODEL_INVALID: 'give `model quantize` a float32 ONNX model file (the upstream export, not an already quantized one)',
   QUANTIZE_UNSUPPORTED_OP: 'the model has an op the quantizer does not handle (named in the message): re-export it without that op, or at opset 13 or later',
@@ -62,11 +68,14 @@ export type ErrorCode = keyof typeof errorFixes;
 
 export class AgentError extends Error {
   readonly code: ErrorCode;
+  /** Several problems of one kind (a config with three bad keys): one line each for a person. */
+  readonly problems: readonly string[] | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; problems?: readonly string[] }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AgentError';
     this.code = code;
+    this.problems = options?.problems;
   }
 
   get fix(): string {
@@ -89,4 +98,11 @@ export function systemErrorCode(value: unknown): string | undefined {
 
 export function errorMessage(value: unknown): string {
   return value instanceof Error ? value.message : String(value);
+}
+
+/** One line per problem, for a person: `cctv-agent: CODE: key.path: what is wrong (fix: ...)`. */
+export function errorLines(error: unknown): string[] {
+  if (error instanceof AgentError && error.problems !== undefined) return error.problems.map((problem) => `cctv-agent: ${error.code}: ${problem}`);
+  if (error instanceof AgentError) return [`cctv-agent: ${error.code}: ${error.message} (fix: ${error.fix})`];
+  return [`cctv-agent: INTERNAL: ${errorMessage(error)}`];
 }

@@ -23,7 +23,7 @@ import { IngestService } from '../agent/ingest/ingest-service.js';
 import { openDatabase } from '../agent/storage/database.js';
 import { ResultWriter } from '../agent/storage/result-writer.js';
 import { manifestsDir } from '../agent/paths.js';
-import { assetPath } from '../test/helpers/assets.js';
+import { assetPath } from '../test/support/assets.js';
 import { captureLogger } from '../test/support/capture-log.js';
 import { childPids, CLK_TCK, processTicks } from './proc-cpu.js';
 import { describeCpuInt8 } from '../agent/inference/cpu-features.js';
@@ -34,7 +34,14 @@ const defaults = configSchema.parse({ cameras: [{ id: 'defaults', url: 'defaults
 const arena = process.env['BENCH_ARENA'] === undefined ? defaults.cpuMemArena : process.env['BENCH_ARENA'] !== '0';
 const spinWait = process.env['BENCH_SPIN'] === undefined ? defaults.spinWait : process.env['BENCH_SPIN'] !== '0';
 const threads = Number(process.env['BENCH_THREADS'] ?? defaults.intraOpThreads);
-const settings: SessionSettings = { intraOpThreads: threads, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: arena, spinWait };
+const settings: SessionSettings = {
+  intraOpThreads: threads,
+  interOpThreads: 1,
+  graphOptimization: 'all',
+  executionProviders: ['cpu'],
+  cpuMemArena: arena,
+  spinWait,
+};
 const decodeThreads = Number(process.env['BENCH_DECODE_THREADS'] ?? 0);
 const assetsDir = path.dirname(assetPath('yolox-nano.onnx'));
 const clip = assetPath('highway-cctv-320x240.mp4');
@@ -67,7 +74,11 @@ const percentile = (values: number[], p: number): number => {
 async function ceiling(model: ResolvedModel): Promise<{ fps: number; cpuPerFrame: number }> {
   const spin = settings.spinWait ? '1' : '0';
   const session = await ort.InferenceSession.create(model.modelPath, {
-    executionProviders: ['cpu'], intraOpNumThreads: settings.intraOpThreads, interOpNumThreads: settings.interOpThreads, graphOptimizationLevel: 'all', enableCpuMemArena: arena,
+    executionProviders: ['cpu'],
+    intraOpNumThreads: settings.intraOpThreads,
+    interOpNumThreads: settings.interOpThreads,
+    graphOptimizationLevel: 'all',
+    enableCpuMemArena: arena,
     extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
   });
   const { width, height } = model.manifest.input;
@@ -110,7 +121,12 @@ async function pipeline(model: ResolvedModel, cameras: number, sampleFps: number
   const awaiting: number[] = [];
   const latencies: number[] = [];
   const writer = new ResultWriter({
-    db: () => db, deviceId: 'bench', resultsTopic: 'bench/results', flushIntervalMs: config.storage.flushIntervalMs, maxBatchRows: config.storage.maxBatchRows, log,
+    db: () => db,
+    deviceId: 'bench',
+    resultsTopic: 'bench/results',
+    flushIntervalMs: config.storage.flushIntervalMs,
+    maxBatchRows: config.storage.maxBatchRows,
+    log,
     onCommitted: () => {
       const now = Date.now();
       for (const capturedAt of awaiting) latencies.push(now - capturedAt);
@@ -156,7 +172,14 @@ async function pipeline(model: ResolvedModel, cameras: number, sampleFps: number
   await writer.stop();
   db.close();
   fs.rmSync(dir, { recursive: true, force: true });
-  return { fps, latencies: measured, dropped, agentCpuPerFrame: (cpuAfter.agent - cpuBefore.agent) / frames, mainThreadMsPerFrame: loop.active / frames, ffmpegCpuPerFrame: (cpuAfter.children - cpuBefore.children) / frames };
+  return {
+    fps,
+    latencies: measured,
+    dropped,
+    agentCpuPerFrame: (cpuAfter.agent - cpuBefore.agent) / frames,
+    mainThreadMsPerFrame: loop.active / frames,
+    ffmpegCpuPerFrame: (cpuAfter.children - cpuBefore.children) / frames,
+  };
 }
 
 const f1 = (value: number): string => value.toFixed(1);
@@ -167,7 +190,9 @@ async function main(): Promise<void> {
   const rounds = Number(process.env['BENCH_ROUNDS'] ?? 3);
   console.log(`settings: spinWait ${settings.spinWait}, ffmpeg decode threads ${decodeThreads || 'auto'}`);
   console.log(`cpu: ${describeCpuInt8()}`);
-  console.log(`inference bench: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load ${os.loadavg().map(f1).join(' ')}, ${SECONDS} s per measurement, ${rounds} rounds, ${settings.intraOpThreads} intra-op threads`);
+  console.log(
+    `inference bench: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load ${os.loadavg().map(f1).join(' ')}, ${SECONDS} s per measurement, ${rounds} rounds, ${settings.intraOpThreads} intra-op threads`,
+  );
   // Ceiling and pipeline alternate, round after round, so both see the same machine: the
   // ratio of each round is what counts on a shared, noisy box, and its median is reported.
   const table: string[] = [];
@@ -183,19 +208,30 @@ async function main(): Promise<void> {
       ceilings.push(top.fps);
       const run = await pipeline(model, 1, null);
       pipelines.push(run.fps);
-      cpuTable.push(`| ${model.manifest.id} | ${round + 1} | ${f1(top.cpuPerFrame)} | ${f1(run.agentCpuPerFrame)} | ${run.mainThreadMsPerFrame.toFixed(2)} | ${f1(run.ffmpegCpuPerFrame)} |`);
+      cpuTable.push(
+        `| ${model.manifest.id} | ${round + 1} | ${f1(top.cpuPerFrame)} | ${f1(run.agentCpuPerFrame)} | ${run.mainThreadMsPerFrame.toFixed(2)} | ${f1(run.ffmpegCpuPerFrame)} |`,
+      );
     }
     const ratios = ceilings.map((top, i) => pipelines[i]! / top);
     speed[name] = { ceiling: median(ceilings), pipeline: median(pipelines) };
-    table.push(`| ${model.manifest.id} | ${ceilings.map(f1).join(', ')} | ${pipelines.map(f1).join(', ')} | ${ratios.map((ratio) => ratio.toFixed(2)).join(', ')} | **${median(ratios).toFixed(2)}** |`);
+    table.push(
+      `| ${model.manifest.id} | ${ceilings.map(f1).join(', ')} | ${pipelines.map(f1).join(', ')} | ${ratios.map((ratio) => ratio.toFixed(2)).join(', ')} | **${median(ratios).toFixed(2)}** |`,
+    );
   }
-  console.log('\n1-2. ceiling (bare session.run on a prepared tensor) vs full pipeline (file -> ffmpeg -> preprocessing -> inference -> SQLite), unlimited sample rate, one camera; frames/s per round');
+  console.log(
+    '\n1-2. ceiling (bare session.run on a prepared tensor) vs full pipeline (file -> ffmpeg -> preprocessing -> inference -> SQLite), unlimited sample rate, one camera; frames/s per round',
+  );
   console.log('| model | ceiling | pipeline | pipeline / ceiling per round | median |\n|---|---|---|---|---|');
   console.log(table.join('\n'));
   console.log('\nCPU per frame (ms of CPU, user + system, all threads): where the cores go');
-  console.log('| model | round | ceiling | pipeline: agent (main + worker + onnxruntime) | of which the main thread\'s event loop | pipeline: ffmpeg |\n|---|---|---|---|---|---|');
+  console.log(
+    "| model | round | ceiling | pipeline: agent (main + worker + onnxruntime) | of which the main thread's event loop | pipeline: ffmpeg |\n|---|---|---|---|---|---|",
+  );
   console.log(cpuTable.join('\n'));
-  if (speed['int8'] && speed['float']) console.log(`\n3. int8 / float speed (medians): ceiling ${(speed['int8'].ceiling / speed['float'].ceiling).toFixed(2)}x, pipeline ${(speed['int8'].pipeline / speed['float'].pipeline).toFixed(2)}x`);
+  if (speed['int8'] && speed['float'])
+    console.log(
+      `\n3. int8 / float speed (medians): ceiling ${(speed['int8'].ceiling / speed['float'].ceiling).toFixed(2)}x, pipeline ${(speed['int8'].pipeline / speed['float'].pipeline).toFixed(2)}x`,
+    );
   if (process.env['BENCH_SKIP_LATENCY'] === '1') return;
 
   console.log('\n4. latency from frame arrival (last byte from ffmpeg) to the result committed in SQLite, 5 fps per camera, int8');

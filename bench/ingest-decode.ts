@@ -36,8 +36,8 @@ import { bundledFfmpegPath, probeFfmpeg, type FfmpegCapabilities } from '../agen
 import { FfmpegProcess } from '../agent/ingest/ffmpeg-process.js';
 import { bytesPerFrame, type FrameGeometry } from '../agent/ingest/frame-geometry.js';
 import { SETPRIV } from '../agent/ingest/ingest-service.js';
-import { assetPath } from '../test/helpers/assets.js';
-import { startRtspServer, type RtspServerHandle } from '../test/helpers/rtsp-server.js';
+import { assetPath } from '../test/support/assets.js';
+import { startRtspServer, type RtspServerHandle } from '../test/support/rtsp-server.js';
 import { BenchCleanup, runBenchmark } from './cleanup.js';
 import { CLK_TCK, processTicks } from './proc-cpu.js';
 
@@ -54,7 +54,10 @@ function envNumber(name: string, fallback: number, min: number): number {
 const SECONDS = envNumber('BENCH_SECONDS', 15, 1);
 const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 2, 0);
 const RUNS = Math.round(envNumber('BENCH_RUNS', 2, 1));
-const INPUTS = (process.env.BENCH_INPUTS ?? 'rtsp,file').split(',').map((s) => s.trim()).filter(Boolean);
+const INPUTS = (process.env.BENCH_INPUTS ?? 'rtsp,file')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 for (const input of INPUTS) if (input !== 'rtsp' && input !== 'file') throw new Error(`BENCH_INPUTS: unknown input "${input}" (rtsp, file)`);
 const DEBIAN_FFMPEG = process.env.BENCH_DEBIAN_FFMPEG || '/usr/bin/ffmpeg';
 
@@ -81,7 +84,10 @@ function machineTicks(): MachineTicks {
 }
 
 function loadAverage(): string {
-  return os.loadavg().map((v) => v.toFixed(2)).join(' ');
+  return os
+    .loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ');
 }
 
 // ---------------------------------------------------------------- cleanup
@@ -145,8 +151,7 @@ async function measure(binary: Binary, url: string, server: RtspServerHandle | u
       stderr = (stderr + text).slice(-8000);
     });
     const frames = (): number => Math.floor(bytes / FRAME_BYTES);
-    const failure = (what: string): Error =>
-      new Error(`${binary.label} on ${url}: ${what}\nargv: ${args.join(' ')}\n--- ffmpeg stderr (tail) ---\n${stderr}`);
+    const failure = (what: string): Error => new Error(`${binary.label} on ${url}: ${what}\nargv: ${args.join(' ')}\n--- ffmpeg stderr (tail) ---\n${stderr}`);
 
     while (firstFrameAt === 0) {
       if (!proc.running) throw failure('exited before the first frame');
@@ -204,10 +209,33 @@ interface Source {
 function makeTestsrc2(dir: string, encoders: string[]): string {
   const file = path.join(dir, 'testsrc2-1280x720-h264.mp4');
   const args = [
-    '-hide_banner', '-nostdin', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25', '-t', '20',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-g', '25', '-bf', '0',
-    '-x264-params', 'repeat-headers=1', '-movflags', '+faststart', '-an', file,
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=1280x720:rate=25',
+    '-t',
+    '20',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-pix_fmt',
+    'yuv420p',
+    '-g',
+    '25',
+    '-bf',
+    '0',
+    '-x264-params',
+    'repeat-headers=1',
+    '-movflags',
+    '+faststart',
+    '-an',
+    file,
   ];
   const errors: string[] = [];
   for (const encoder of encoders) {
@@ -248,7 +276,10 @@ const median = (values: number[]): number => {
 function table(headers: string[], rows: string[][], rightAligned: boolean[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (rightAligned[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (rightAligned[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -274,15 +305,22 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'cctv-bench-ingest-'));
   cleanups.add(() => rmSync(tmp, { recursive: true, force: true }));
 
-  console.log('ingest decode bench: the agent\'s ffmpeg argv, one camera at a time');
+  console.log("ingest decode bench: the agent's ffmpeg argv, one camera at a time");
   console.log(`  machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), shared; load average at start ${loadAverage()}`);
-  console.log(`  sampling ${SAMPLE_FPS} fps -> ${GEOMETRY.width}x${GEOMETRY.height} ${GEOMETRY.pixelFormat} letterbox; window ${SECONDS} s after ${WARMUP_SECONDS} s warm-up; ${RUNS} run(s); inputs: ${INPUTS.join(', ')}`);
+  console.log(
+    `  sampling ${SAMPLE_FPS} fps -> ${GEOMETRY.width}x${GEOMETRY.height} ${GEOMETRY.pixelFormat} letterbox; window ${SECONDS} s after ${WARMUP_SECONDS} s warm-up; ${RUNS} run(s); inputs: ${INPUTS.join(', ')}`,
+  );
   for (const b of binaries) {
-    console.log(`  ffmpeg ${b.label}: ${b.capabilities.path} (version ${b.capabilities.version}; ${b.capabilities.rtspTimeoutOption}; hwaccels compiled in: ${b.capabilities.hwaccels.join(', ') || 'none'})`);
+    console.log(
+      `  ffmpeg ${b.label}: ${b.capabilities.path} (version ${b.capabilities.version}; ${b.capabilities.rtspTimeoutOption}; hwaccels compiled in: ${b.capabilities.hwaccels.join(', ') || 'none'})`,
+    );
   }
-  if (!debianPresent) console.log(`  ffmpeg debian: not found at ${DEBIAN_FFMPEG}: measuring the bundled build only (install it with scripts/install-bench-deps.sh)`);
+  if (!debianPresent)
+    console.log(`  ffmpeg debian: not found at ${DEBIAN_FFMPEG}: measuring the bundled build only (install it with scripts/install-bench-deps.sh)`);
   const gpu = existsSync('/dev/dri') || existsSync('/dev/nvidia0');
-  console.log(`  hardware decode: ${gpu ? 'a GPU device exists, but' : 'no /dev/dri or /dev/nvidia0, so'} -hwaccel is not measured (the agent's default is none)`);
+  console.log(
+    `  hardware decode: ${gpu ? 'a GPU device exists, but' : 'no /dev/dri or /dev/nvidia0, so'} -hwaccel is not measured (the agent's default is none)`,
+  );
 
   const encoders = [bundledPath, ...(debianPresent ? [DEBIAN_FFMPEG] : [])];
   console.log('  encoding the 1280x720 testsrc2 stream...');
@@ -300,7 +338,10 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   const resultFor = (source: Source, input: string, binary: Binary): Result => {
     let r = results.find((x) => x.source === source && x.input === input && x.binary === binary);
-    if (!r) results.push((r = { source, input, binary, runs: [] }));
+    if (!r) {
+      r = { source, input, binary, runs: [] };
+      results.push(r);
+    }
     return r;
   };
 
@@ -340,7 +381,8 @@ async function main(): Promise<void> {
 
   // ---- summary
   const fmt = (v: number, digits = 1): string => v.toFixed(digits);
-  const versionOf = (b: Binary): string => `${b.label} ${b.capabilities.version.replace(/-static$/, '')}${b.capabilities.major !== undefined && !b.capabilities.version.startsWith(String(b.capabilities.major)) ? ` (${b.capabilities.major}.x)` : ''}`;
+  const versionOf = (b: Binary): string =>
+    `${b.label} ${b.capabilities.version.replace(/-static$/, '')}${b.capabilities.major !== undefined && !b.capabilities.version.startsWith(String(b.capabilities.major)) ? ` (${b.capabilities.major}.x)` : ''}`;
   const rows = results.map((r) => {
     const cpu = r.runs.map((m) => m.cpuPercent);
     return [
@@ -356,11 +398,16 @@ async function main(): Promise<void> {
   });
   console.log('\nDecode cost per camera (CPU time of the ffmpeg process incl. all threads / wall time):\n');
   console.log(
-    table(
-      ['source', 'input', 'ffmpeg', 'CPU % of one core (each run)', 'median', 'frames/s', 'RTSP server %', 'others %'],
-      rows,
-      [false, false, false, true, true, true, true, true],
-    ),
+    table(['source', 'input', 'ffmpeg', 'CPU % of one core (each run)', 'median', 'frames/s', 'RTSP server %', 'others %'], rows, [
+      false,
+      false,
+      false,
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]),
   );
 
   if (binaries.length === 2) {
@@ -371,13 +418,18 @@ async function main(): Promise<void> {
         const a = resultFor(source, input, bundled).runs;
         const b = resultFor(source, input, debian).runs;
         const perRun = a.map((m, i) => (b[i] ? b[i].cpuPercent / m.cpuPercent : NaN));
-        ratioRows.push([source.name, input, perRun.map((v) => fmt(v, 2)).join(' / '), fmt(median(b.map((m) => m.cpuPercent)) / median(a.map((m) => m.cpuPercent)), 2)]);
+        ratioRows.push([
+          source.name,
+          input,
+          perRun.map((v) => fmt(v, 2)).join(' / '),
+          fmt(median(b.map((m) => m.cpuPercent)) / median(a.map((m) => m.cpuPercent)), 2),
+        ]);
       }
     }
-    console.log('\nDebian / bundled CPU (below 1: Debian\'s build decodes cheaper), same run:\n');
+    console.log("\nDebian / bundled CPU (below 1: Debian's build decodes cheaper), same run:\n");
     console.log(table(['source', 'input', 'ratio (each run)', 'ratio of medians'], ratioRows, [false, false, true, true]));
   } else {
-    console.log('\n(Debian\'s ffmpeg absent: no Debian / bundled ratio.)');
+    console.log("\n(Debian's ffmpeg absent: no Debian / bundled ratio.)");
   }
   console.log(`\nload average at end ${loadAverage()}. "others %": the rest of the machine over each window (other users of this shared`);
   console.log('2-core machine), % of one core; large values mean the figures above are noisier.');

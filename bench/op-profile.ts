@@ -36,8 +36,12 @@ async function profile(modelPath: string): Promise<{ perNode: NodeTime[]; wallMs
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cctv-prof-'));
   try {
     const session = await ort.InferenceSession.create(modelPath, {
-      intraOpNumThreads: THREADS, interOpNumThreads: 1, graphOptimizationLevel: 'all', enableCpuMemArena: true,
-      enableProfiling: true, profileFilePrefix: path.join(dir, 'prof'),
+      intraOpNumThreads: THREADS,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      enableCpuMemArena: true,
+      enableProfiling: true,
+      profileFilePrefix: path.join(dir, 'prof'),
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
     const input = session.inputMetadata[0]!;
@@ -112,10 +116,14 @@ function compareBlocks(float: NodeTime[], int8: NodeTime[]): void {
       losses -= gain;
     }
   }
-  console.log(`blocks quantized in both: ${compared}; conv float ${floatConv.toFixed(2)} ms vs int8 ${int8Conv.toFixed(2)} ms (${(floatConv / int8Conv).toFixed(2)}x); ` +
-    `SiLU float QuickGelu ${floatSilu.toFixed(2)} ms vs QLinearSigmoid + QLinearMul ${int8Silu.toFixed(2)} ms (${(floatSilu / int8Silu).toFixed(2)}x)`);
-  console.log(`int8 faster in ${wins} blocks (saving ${gains.toFixed(2)} ms), slower in ${compared - wins} (losing ${losses.toFixed(2)} ms): ` +
-    `an ideal per-layer choice saves at most ${gains.toFixed(2)} ms of the float model's kernels, before the QuantizeLinear/DequantizeLinear at every boundary`);
+  console.log(
+    `blocks quantized in both: ${compared}; conv float ${floatConv.toFixed(2)} ms vs int8 ${int8Conv.toFixed(2)} ms (${(floatConv / int8Conv).toFixed(2)}x); ` +
+      `SiLU float QuickGelu ${floatSilu.toFixed(2)} ms vs QLinearSigmoid + QLinearMul ${int8Silu.toFixed(2)} ms (${(floatSilu / int8Silu).toFixed(2)}x)`,
+  );
+  console.log(
+    `int8 faster in ${wins} blocks (saving ${gains.toFixed(2)} ms), slower in ${compared - wins} (losing ${losses.toFixed(2)} ms): ` +
+      `an ideal per-layer choice saves at most ${gains.toFixed(2)} ms of the float model's kernels, before the QuantizeLinear/DequantizeLinear at every boundary`,
+  );
 }
 
 const models = process.argv.slice(2).filter((arg) => arg.endsWith('.onnx'));
@@ -124,7 +132,12 @@ if (models.length === 0) {
   process.exit(2);
 }
 console.log(`cpu: ${describeCpuInt8()}`);
-console.log(`onnxruntime ${ort.env.versions.common}, ${THREADS} intra-op threads, ${RUNS} runs, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load ${os.loadavg().map((f) => f.toFixed(1)).join(' ')}`);
+console.log(
+  `onnxruntime ${ort.env.versions.common}, ${THREADS} intra-op threads, ${RUNS} runs, ${os.cpus().length} cores (${os.cpus()[0]?.model}), load ${os
+    .loadavg()
+    .map((f) => f.toFixed(1))
+    .join(' ')}`,
+);
 let floatNodes: NodeTime[] | undefined;
 for (const model of models) {
   const { perNode, wallMs } = await profile(model);

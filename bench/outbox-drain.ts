@@ -28,8 +28,8 @@ import { deviceTopics } from '../agent/mqtt/topics.js';
 import { openDatabase } from '../agent/storage/database.js';
 import { SqliteOutbox } from '../agent/storage/outbox.js';
 import { ResultWriter } from '../agent/storage/result-writer.js';
-import { spawnManaged, type ManagedProcess } from '../test/helpers/managed-process.js';
-import { startMosquitto, type MosquittoHandle } from '../test/helpers/mosquitto.js';
+import { spawnManaged, type ManagedProcess } from '../test/support/managed-process.js';
+import { startMosquitto, type MosquittoHandle } from '../test/support/mosquitto.js';
 import { captureLogger } from '../test/support/capture-log.js';
 import { BenchCleanup, runBenchmark } from './cleanup.js';
 
@@ -58,7 +58,9 @@ const cleanups = new BenchCleanup('stopping mosquitto');
 function result(cameraId: string, seq: number, capturedAt: number): InferenceResult {
   const types = ['car', 'car', 'car', 'truck', 'bus', 'van'] as const;
   const vehicles: Vehicle[] = Array.from({ length: 3 + (seq % 5) }, (_, i) => ({
-    type: types[(seq + i) % types.length]!, label: types[(seq + i) % types.length]!, score: 0.5 + ((seq * 7 + i) % 50) / 100,
+    type: types[(seq + i) % types.length]!,
+    label: types[(seq + i) % types.length]!,
+    score: 0.5 + ((seq * 7 + i) % 50) / 100,
     box: [0.1 + i * 0.1, 0.3 + (seq % 10) / 100, 0.0812, 0.0733],
   }));
   return { cameraId, seq, capturedAt, model: { id: 'yolox-nano-int8', version: '1.0.0' }, task: 'detection', vehicles, inferenceMs: 11.4 };
@@ -74,7 +76,8 @@ class Subscriber {
 
   constructor(broker: MosquittoHandle) {
     this.process = spawnManaged({
-      name: 'mosquitto_sub', command: 'mosquitto_sub',
+      name: 'mosquitto_sub',
+      command: 'mosquitto_sub',
       args: ['-h', broker.host, '-p', String(broker.port), '-q', '1', '-t', topics.results, '-t', `${topics.base}/probe`, '-F', '%U %p'],
       onStdout: (text) => this.read(text),
     });
@@ -100,11 +103,20 @@ class Subscriber {
 
   async ready(broker: MosquittoHandle): Promise<void> {
     // Subscribed once a probe comes back.
-    const probe = spawnManaged({ name: 'mosquitto_pub', command: 'mosquitto_pub', args: ['-h', broker.host, '-p', String(broker.port), '-t', `${topics.base}/probe`, '-m', 'probe', '-q', '1'] });
+    const probe = spawnManaged({
+      name: 'mosquitto_pub',
+      command: 'mosquitto_pub',
+      args: ['-h', broker.host, '-p', String(broker.port), '-t', `${topics.base}/probe`, '-m', 'probe', '-q', '1'],
+    });
     for (let i = 0; !this.live.has(-1); i++) {
       if (i === 50) throw new Error('mosquitto_sub did not receive the probe');
       await sleep(100);
-      if (i % 10 === 9) spawnManaged({ name: 'mosquitto_pub', command: 'mosquitto_pub', args: ['-h', broker.host, '-p', String(broker.port), '-t', `${topics.base}/probe`, '-m', 'probe', '-q', '1'] });
+      if (i % 10 === 9)
+        spawnManaged({
+          name: 'mosquitto_pub',
+          command: 'mosquitto_pub',
+          args: ['-h', broker.host, '-p', String(broker.port), '-t', `${topics.base}/probe`, '-m', 'probe', '-q', '1'],
+        });
     }
     await probe.exited;
     this.live.delete(-1);
@@ -134,14 +146,26 @@ async function round(broker: MosquittoHandle, window: number): Promise<Round> {
   const db = openDatabase(path.join(dir, 'bench.db'));
   let drain: OutboxDrain | undefined;
   const writer = new ResultWriter({
-    db: () => db, deviceId: 'bench', resultsTopic: topics.results, expiryMs: 7 * 86_400_000, flushIntervalMs: 250, maxBatchRows: 500, log,
+    db: () => db,
+    deviceId: 'bench',
+    resultsTopic: topics.results,
+    expiryMs: 7 * 86_400_000,
+    flushIntervalMs: 250,
+    maxBatchRows: 500,
+    log,
     onCommitted: () => drain?.wake(),
   });
   await writer.start();
   const outbox = new SqliteOutbox(db);
   const subscriber = new Subscriber(broker);
   await subscriber.ready(broker);
-  const link = new MqttLink({ url: () => broker.url, config: mqttSchema.parse({ url: broker.url, protocol: PROTOCOL }), clientId: 'bench-drain', availabilityTopic: topics.availability, log });
+  const link = new MqttLink({
+    url: () => broker.url,
+    config: mqttSchema.parse({ url: broker.url, protocol: PROTOCOL }),
+    clientId: 'bench-drain',
+    availabilityTopic: topics.availability,
+    log,
+  });
   await link.start(new AbortController().signal);
   drain = new OutboxDrain({ outbox: () => outbox, publisher: link, batchSize: BATCH, maxInFlight: window, log });
   await drain.start();
@@ -214,25 +238,33 @@ async function main(): Promise<void> {
   cleanups.installSignalHandlers();
   const broker = await startMosquitto(NODELAY ? { extraConfig: ['set_tcp_nodelay true'] } : {});
   cleanups.add(() => broker.stop());
-  console.log(`outbox drain bench: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load ${os.loadavg().map(f1).join(' ')}; mosquitto on 127.0.0.1 (set_tcp_nodelay ${NODELAY}), protocol ${PROTOCOL}`);
+  console.log(
+    `outbox drain bench: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load ${os.loadavg().map(f1).join(' ')}; mosquitto on 127.0.0.1 (set_tcp_nodelay ${NODELAY}), protocol ${PROTOCOL}`,
+  );
   console.log(`backlog ${MESSAGES} results, publishBatch ${BATCH}, live results at ${LIVE_PER_SECOND}/s, ${ROUNDS} rounds per window`);
   const rounds: Round[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     for (const window of WINDOWS) {
       const measured = await round(broker, window);
       rounds.push(measured);
-      console.log(`  round ${i + 1}, in flight ${window}: ${f0(measured.ackedPerSecond)} msg/s acked, ${f0(measured.receivedPerSecond)} msg/s received, live p50 ${f0(median(measured.liveDuring))} ms during (n=${measured.liveDuring.length}), event loop p99 ${f1(measured.loopP99)} ms (${f1(measured.idleP99)} without the drain)`);
+      console.log(
+        `  round ${i + 1}, in flight ${window}: ${f0(measured.ackedPerSecond)} msg/s acked, ${f0(measured.receivedPerSecond)} msg/s received, live p50 ${f0(median(measured.liveDuring))} ms during (n=${measured.liveDuring.length}), event loop p99 ${f1(measured.loopP99)} ms (${f1(measured.idleP99)} without the drain)`,
+      );
     }
   }
   console.log(`\naverage payload ${f0(rounds[0]!.payloadBytes)} bytes`);
-  console.log('| in flight | acked msg/s (per round) | received msg/s (per round) | median received msg/s | live latency without backlog p50 / p95 ms | during backlog p50 / p95 / max ms | after backlog p50 / p95 ms | event loop delay p99 / max ms while draining | p99 without backlog |');
+  console.log(
+    '| in flight | acked msg/s (per round) | received msg/s (per round) | median received msg/s | live latency without backlog p50 / p95 ms | during backlog p50 / p95 / max ms | after backlog p50 / p95 ms | event loop delay p99 / max ms while draining | p99 without backlog |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const window of WINDOWS) {
     const mine = rounds.filter((r) => r.window === window);
     const before = mine.flatMap((r) => r.liveBefore);
     const during = mine.flatMap((r) => r.liveDuring);
     const after = mine.flatMap((r) => r.liveAfter);
-    console.log(`| ${window} | ${mine.map((r) => f0(r.ackedPerSecond)).join(', ')} | ${mine.map((r) => f0(r.receivedPerSecond)).join(', ')} | **${f0(median(mine.map((r) => r.receivedPerSecond)))}** | ${f0(percentile(before, 0.5))} / ${f0(percentile(before, 0.95))} | ${f0(percentile(during, 0.5))} / ${f0(percentile(during, 0.95))} / ${f0(Math.max(...during))} (n=${during.length}) | ${f0(percentile(after, 0.5))} / ${f0(percentile(after, 0.95))} (n=${after.length}) | ${f1(median(mine.map((r) => r.loopP99)))} / ${f1(Math.max(...mine.map((r) => r.loopMax)))} | ${f1(median(mine.map((r) => r.idleP99)))} |`);
+    console.log(
+      `| ${window} | ${mine.map((r) => f0(r.ackedPerSecond)).join(', ')} | ${mine.map((r) => f0(r.receivedPerSecond)).join(', ')} | **${f0(median(mine.map((r) => r.receivedPerSecond)))}** | ${f0(percentile(before, 0.5))} / ${f0(percentile(before, 0.95))} | ${f0(percentile(during, 0.5))} / ${f0(percentile(during, 0.95))} / ${f0(Math.max(...during))} (n=${during.length}) | ${f0(percentile(after, 0.5))} / ${f0(percentile(after, 0.95))} (n=${after.length}) | ${f1(median(mine.map((r) => r.loopP99)))} / ${f1(Math.max(...mine.map((r) => r.loopMax)))} | ${f1(median(mine.map((r) => r.idleP99)))} |`,
+    );
   }
   console.log(`\nload at the end: ${os.loadavg().map(f1).join(' ')}`);
 }

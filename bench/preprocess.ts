@@ -13,9 +13,15 @@ const ROUNDS = 5;
 
 function inputOf(width: number, mean: number[], std: number[]): ModelManifest['input'] {
   return manifestSchema.parse({
-    schemaVersion: 1, id: 'bench', version: '1', task: 'classification', file: 'bench.onnx',
+    schemaVersion: 1,
+    id: 'bench',
+    version: '1',
+    task: 'classification',
+    file: 'bench.onnx',
     input: { name: 'x', layout: 'NCHW', dtype: 'float32', width, height: width, colorOrder: 'BGR', resize: { mode: 'stretch' }, normalization: { mean, std } },
-    labels: ['a'], output: { name: 'y', scores: 'probabilities' }, vehicleTypes: {},
+    labels: ['a'],
+    output: { name: 'y', scores: 'probabilities' },
+    vehicleTypes: {},
   }).input;
 }
 

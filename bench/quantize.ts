@@ -16,7 +16,7 @@ import { manifestsDir } from '../agent/paths.js';
 import { median } from '../agent/quantize/evaluate.js';
 import { DEFAULT_OPTIONS } from '../agent/quantize/quantize.js';
 import { runQuantizeJob } from '../agent/quantize/run.js';
-import { assetPath } from '../test/helpers/assets.js';
+import { assetPath } from '../test/support/assets.js';
 import { KEEP_FLOAT } from '../test/quantize/keep-float.js';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
@@ -34,16 +34,23 @@ try {
       calibration: { kind: 'video', file: clip, fps: 4, seconds: 'even' },
       frames: 60,
       options: { ...DEFAULT_OPTIONS, keepFloat: KEEP_FLOAT, silu },
-      evaluate: [{ kind: 'video', file: clip, fps: 3, seconds: 'odd' }, { kind: 'video', file: assetPath('overhead-road-768x432.mp4'), fps: 2, seconds: 'all' }],
+      evaluate: [
+        { kind: 'video', file: clip, fps: 3, seconds: 'odd' },
+        { kind: 'video', file: assetPath('overhead-road-768x432.mp4'), fps: 2, seconds: 'all' },
+      ],
       speed: { rounds: ROUNDS, seconds: SECONDS },
       sweep: 0,
       report: undefined,
     });
     const all = report.agreement[report.agreement.length - 1]!;
-    console.log(`silu ${silu}: ${(report.model.int8Bytes / 1e6).toFixed(2)} MB, agreement precision ${all.precision.toFixed(3)} recall ${all.recall.toFixed(3)} on ${all.frames} held-out frames`);
+    console.log(
+      `silu ${silu}: ${(report.model.int8Bytes / 1e6).toFixed(2)} MB, agreement precision ${all.precision.toFixed(3)} recall ${all.recall.toFixed(3)} on ${all.frames} held-out frames`,
+    );
     for (const threads of [1, 2]) {
       const rounds = report.speed!.rounds.filter((entry) => entry.threads === threads);
-      console.log(`  ${threads} thread(s): int8/float frames/s median ${median(rounds.map((entry) => entry.ratio)).toFixed(2)} over ${rounds.length} rounds: ${rounds.map((entry) => `${entry.floatFps.toFixed(1)}/${entry.int8Fps.toFixed(1)}=${entry.ratio.toFixed(2)}`).join(' ')}`);
+      console.log(
+        `  ${threads} thread(s): int8/float frames/s median ${median(rounds.map((entry) => entry.ratio)).toFixed(2)} over ${rounds.length} rounds: ${rounds.map((entry) => `${entry.floatFps.toFixed(1)}/${entry.int8Fps.toFixed(1)}=${entry.ratio.toFixed(2)}`).join(' ')}`,
+      );
     }
   }
 } finally {

@@ -55,8 +55,13 @@ async function sustainedInsertRate(): Promise<{ rowsPerSecond: number; rows: num
   const { file, cleanup } = freshDatabase();
   const db = openDatabase(file);
   const writer = new ResultWriter({
-    db: () => db, deviceId: 'bench', resultsTopic: 'cctv/bench/results', expiryMs: 604_800_000,
-    flushIntervalMs: 60_000, maxBatchRows: defaults.maxBatchRows, log: captureLogger().log,
+    db: () => db,
+    deviceId: 'bench',
+    resultsTopic: 'cctv/bench/results',
+    expiryMs: 604_800_000,
+    flushIntervalMs: 60_000,
+    maxBatchRows: defaults.maxBatchRows,
+    log: captureLogger().log,
   });
   await writer.start();
   let seq = 0;
@@ -79,8 +84,13 @@ async function cameraRate(): Promise<{ flushMs: number[]; loopP99Ms: number; loo
   const db = openDatabase(file);
   const flushMs: number[] = [];
   const writer = new ResultWriter({
-    db: () => db, deviceId: 'bench', resultsTopic: 'cctv/bench/results', expiryMs: 604_800_000,
-    flushIntervalMs: 60_000, maxBatchRows: 10_000, log: captureLogger().log,
+    db: () => db,
+    deviceId: 'bench',
+    resultsTopic: 'cctv/bench/results',
+    expiryMs: 604_800_000,
+    flushIntervalMs: 60_000,
+    maxBatchRows: 10_000,
+    log: captureLogger().log,
   });
   await writer.start();
   const loop = monitorEventLoopDelay({ resolution: 1 });
@@ -111,7 +121,9 @@ async function cameraRate(): Promise<{ flushMs: number[]; loopP99Ms: number; loo
 }
 
 const insert = await sustainedInsertRate();
-console.log(`1. sustained insert rate (result + outbox row, batches of ${defaults.maxBatchRows}): ${Math.round(insert.rowsPerSecond)} results/s over ${SECONDS} s (${insert.rows} rows, ${(insert.databaseBytes / insert.rows).toFixed(0)} bytes per result on disk)`);
+console.log(
+  `1. sustained insert rate (result + outbox row, batches of ${defaults.maxBatchRows}): ${Math.round(insert.rowsPerSecond)} results/s over ${SECONDS} s (${insert.rows} rows, ${(insert.databaseBytes / insert.rows).toFixed(0)} bytes per result on disk)`,
+);
 const camera = await cameraRate();
 console.log(
   `2. 4 cameras x 25 fps, flush every ${defaults.flushIntervalMs} ms (${camera.rows} results): flush p50 ${percentile(camera.flushMs, 0.5).toFixed(2)} ms, ` +

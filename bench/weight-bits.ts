@@ -18,7 +18,7 @@ import { YOLOX_NANO_KEEP_FLOAT_SWEPT } from '../agent/quantize/derive-default.js
 import { EVALUATION_SETTINGS, loadModelBytes, measureAgreement, type Agreement } from '../agent/quantize/evaluate.js';
 import { DEFAULT_OPTIONS, modelInputs, quantizeModel } from '../agent/quantize/quantize.js';
 import { calibrateScoreThreshold, detectionThreshold } from '../agent/quantize/threshold.js';
-import { assetPath } from '../test/helpers/assets.js';
+import { assetPath } from '../test/support/assets.js';
 import fs from 'node:fs';
 
 const floatModel = resolveModel(path.join(manifestsDir(), 'yolox-nano.json'), path.dirname(assetPath('yolox-nano.onnx')));
@@ -32,15 +32,23 @@ const heldOut = [
 ];
 const float = await LoadedModel.load(floatModel, EVALUATION_SETTINGS);
 const floatBytes = fs.readFileSync(floatModel.modelPath);
-console.log('| weights | calibrated threshold | calibration detections int8 / float | held-out precision | held-out recall | frames |\n|---|---|---|---|---|---|');
+console.log(
+  '| weights | calibrated threshold | calibration detections int8 / float | held-out precision | held-out recall | frames |\n|---|---|---|---|---|---|',
+);
 for (const weightBits of [8, 7] as const) {
-  const result = await quantizeModel(floatBytes, modelInputs(calibration.frames, floatModel.manifest), { ...DEFAULT_OPTIONS, keepFloat: YOLOX_NANO_KEEP_FLOAT_SWEPT, weightBits });
+  const result = await quantizeModel(floatBytes, modelInputs(calibration.frames, floatModel.manifest), {
+    ...DEFAULT_OPTIONS,
+    keepFloat: YOLOX_NANO_KEEP_FLOAT_SWEPT,
+    weightBits,
+  });
   const atFloat = await loadModelBytes(floatModel, result.bytes, `int${weightBits}`);
   const threshold = (await calibrateScoreThreshold(float, atFloat, calibration.frames, detectionThreshold(floatModel.manifest)))!;
   await atFloat.release();
   const int8 = await loadModelBytes(floatModel, result.bytes, `int${weightBits}`, { ...EVALUATION_SETTINGS, scoreThreshold: threshold.int8Threshold });
   const agreement: Agreement = await measureAgreement(float, int8, heldOut);
   await int8.release();
-  console.log(`| ${weightBits}-bit | ${threshold.int8Threshold} | ${threshold.int8DetectionsAtInt8Threshold} / ${threshold.floatDetections} | ${agreement.precision.toFixed(3)} | ${agreement.recall.toFixed(3)} | ${agreement.frames} |`);
+  console.log(
+    `| ${weightBits}-bit | ${threshold.int8Threshold} | ${threshold.int8DetectionsAtInt8Threshold} / ${threshold.floatDetections} | ${agreement.precision.toFixed(3)} | ${agreement.recall.toFixed(3)} | ${agreement.frames} |`,
+  );
 }
 await float.release();

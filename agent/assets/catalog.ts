@@ -17,9 +17,7 @@ export type AssetKind = (typeof ASSET_KINDS)[number];
 const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
 
 // A bare file name: assets land flat in the assets dir, so a slash or ".." would escape it.
-const fileNameSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a plain file name (letters, digits, ".", "_", "-"; no directories)');
+const fileNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a plain file name (letters, digits, ".", "_", "-"; no directories)');
 
 // Relative and without "..", so that a catalog entry cannot read outside the mirror directory.
 const mirrorPathSchema = z
@@ -38,10 +36,13 @@ export const assetSchema = z.strictObject({
   mirrorPath: mirrorPathSchema,
   required: z.boolean(),
   notes: z.string(),
-  derivedFrom: z.strictObject({
-    asset: fileNameSchema.describe('The catalogued asset it is made from (one with an upstream or a mirror copy).'),
-    ffmpegArgs: z.array(z.string()).min(3).describe('The recipe: ffmpeg arguments with "{input}" and "{output}" placeholders.'),
-  }).optional().describe('Made on this machine when no mirror has it: verified through its source\'s sha256 and a provenance file (docs/assets.md).'),
+  derivedFrom: z
+    .strictObject({
+      asset: fileNameSchema.describe('The catalogued asset it is made from (one with an upstream or a mirror copy).'),
+      ffmpegArgs: z.array(z.string()).min(3).describe('The recipe: ffmpeg arguments with "{input}" and "{output}" placeholders.'),
+    })
+    .optional()
+    .describe("Made on this machine when no mirror has it: verified through its source's sha256 and a provenance file (docs/assets.md)."),
 });
 
 export const catalogSchema = z
@@ -64,17 +65,24 @@ export const catalogSchema = z
       if (from === undefined) return;
       const source = catalog.assets.find((entry) => entry.name === from.asset);
       if (!source || source.derivedFrom !== undefined) {
-        context.addIssue({ code: 'custom', path: ['assets', index, 'derivedFrom', 'asset'], message: `must name a catalogued asset that is not itself derived (got "${from.asset}")` });
+        context.addIssue({
+          code: 'custom',
+          path: ['assets', index, 'derivedFrom', 'asset'],
+          message: `must name a catalogued asset that is not itself derived (got "${from.asset}")`,
+        });
       }
       if (!from.ffmpegArgs.includes('{input}') || !from.ffmpegArgs.includes('{output}')) {
-        context.addIssue({ code: 'custom', path: ['assets', index, 'derivedFrom', 'ffmpegArgs'], message: 'must contain the "{input}" and "{output}" placeholders' });
+        context.addIssue({
+          code: 'custom',
+          path: ['assets', index, 'derivedFrom', 'ffmpegArgs'],
+          message: 'must contain the "{input}" and "{output}" placeholders',
+        });
       }
     });
   });
 
 export type AssetEntry = z.infer<typeof assetSchema>;
 export type Catalog = z.infer<typeof catalogSchema>;
-
 
 export function defaultCatalogFile(): string {
   return path.join(packageRoot(), 'models', 'catalog.json');
@@ -132,4 +140,3 @@ export function resolveAsset(name: string, dir: string = assetsDir()): string | 
     throw new AgentError('ASSET_UNAVAILABLE', `asset ${name} at ${file} cannot be read: ${errorMessage(error)}`, { cause: error });
   }
 }
-

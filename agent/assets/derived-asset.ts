@@ -61,7 +61,10 @@ export async function checkDerivedAsset(asset: AssetEntry, file: string, catalog
     throw error;
   }
   if (actual !== provenance.output.sha256) {
-    return new AgentError('ASSET_HASH_MISMATCH', `${file}: sha256 ${actual}, but its provenance recorded ${provenance.output.sha256} when it was derived: the file changed since`);
+    return new AgentError(
+      'ASSET_HASH_MISMATCH',
+      `${file}: sha256 ${actual}, but its provenance recorded ${provenance.output.sha256} when it was derived: the file changed since`,
+    );
   }
   return 'ok';
 }
@@ -70,7 +73,14 @@ export async function checkDerivedAsset(asset: AssetEntry, file: string, catalog
  * Makes `asset` in destDir from its source (already present and verified at sourceFile) with
  * the catalog's ffmpeg recipe, through a temporary name, and writes its provenance.
  */
-export async function deriveAsset(asset: AssetEntry, sourceFile: string, destDir: string, catalog: Catalog, ffmpegPath: string, signal?: AbortSignal): Promise<DerivedProvenance> {
+export async function deriveAsset(
+  asset: AssetEntry,
+  sourceFile: string,
+  destDir: string,
+  catalog: Catalog,
+  ffmpegPath: string,
+  signal?: AbortSignal,
+): Promise<DerivedProvenance> {
   const recipe = asset.derivedFrom;
   if (!recipe) throw new AgentError('INTERNAL', `${asset.name} has no recipe`);
   const finalFile = path.join(destDir, asset.name);
@@ -78,7 +88,11 @@ export async function deriveAsset(asset: AssetEntry, sourceFile: string, destDir
   const partFile = path.join(destDir, `.${path.parse(asset.name).name}.part${path.extname(asset.name)}`);
   const args = recipe.ffmpegArgs.map((arg) => (arg === '{input}' ? sourceFile : arg === '{output}' ? partFile : arg));
   try {
-    await execFileAsync(ffmpegPath, ['-nostdin', '-hide_banner', '-loglevel', 'error', '-y', ...args], { timeout: 300_000, maxBuffer: 4 * 1024 * 1024, ...(signal ? { signal } : {}) });
+    await execFileAsync(ffmpegPath, ['-nostdin', '-hide_banner', '-loglevel', 'error', '-y', ...args], {
+      timeout: 300_000,
+      maxBuffer: 4 * 1024 * 1024,
+      ...(signal ? { signal } : {}),
+    });
     const { stdout } = await execFileAsync(ffmpegPath, ['-hide_banner', '-version'], { timeout: 10_000 });
     const provenance: DerivedProvenance = {
       madeBy: 'cctv-agent assets fetch',
@@ -94,6 +108,8 @@ export async function deriveAsset(asset: AssetEntry, sourceFile: string, destDir
     return provenance;
   } catch (error) {
     await fsp.rm(partFile, { force: true });
-    throw new AgentError('ASSET_DERIVE_FAILED', `${asset.name}: deriving it from ${recipe.asset} with ${ffmpegPath} failed: ${errorMessage(error)}`, { cause: error });
+    throw new AgentError('ASSET_DERIVE_FAILED', `${asset.name}: deriving it from ${recipe.asset} with ${ffmpegPath} failed: ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
 }

@@ -75,9 +75,7 @@ export function selectAssets(catalog: Catalog, names: string[] = [], only: Asset
   if (unknown.length > 0) {
     throw new AgentError('USAGE', `unknown asset ${unknown.join(', ')} (known: ${catalog.assets.map((asset) => asset.name).join(', ')})`);
   }
-  return catalog.assets.filter(
-    (asset) => (names.length === 0 || names.includes(asset.name)) && (only.length === 0 || only.includes(asset.kind)),
-  );
+  return catalog.assets.filter((asset) => (names.length === 0 || names.includes(asset.name)) && (only.length === 0 || only.includes(asset.kind)));
 }
 
 /**
@@ -156,7 +154,12 @@ async function fetchOne(asset: AssetEntry, destDir: string, options: FetchOption
     const sourceEntry = catalog.assets.find((entry) => entry.name === recipe.asset)!;
     const source = await fetchOne(sourceEntry, destDir, options, catalog);
     if (source.path === undefined) {
-      failures.push(new AgentError(source.error?.code ?? 'ASSET_UNAVAILABLE', `${asset.name}: its source ${recipe.asset} is not available: ${source.error?.message ?? source.status}`));
+      failures.push(
+        new AgentError(
+          source.error?.code ?? 'ASSET_UNAVAILABLE',
+          `${asset.name}: its source ${recipe.asset} is not available: ${source.error?.message ?? source.status}`,
+        ),
+      );
     } else {
       try {
         await deriveAsset(asset, source.path, destDir, catalog, options.ffmpegPath, options.signal);

@@ -1,14 +1,7 @@
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { AgentError, errorMessage } from '../errors.js';
-
-/** sha256 (lowercase hex) of a file, read as a stream so large clips never sit whole in memory. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
+export { sha256File } from '../common/checksum.js';
 
 export interface VerifiedWriteTarget {
   /** Shown in error messages, e.g. "coco-labels.txt from mirror /srv/assets/models/coco-labels.txt". */
@@ -50,10 +43,7 @@ export async function writeVerified(source: AsyncIterable<Uint8Array>, target: V
     handle = undefined;
     const actual = hash.digest('hex');
     if (actual !== target.sha256) {
-      throw new AgentError(
-        'ASSET_HASH_MISMATCH',
-        `${target.label}: sha256 ${actual} (${bytes} bytes), expected ${target.sha256} (${target.size} bytes)`,
-      );
+      throw new AgentError('ASSET_HASH_MISMATCH', `${target.label}: sha256 ${actual} (${bytes} bytes), expected ${target.sha256} (${target.size} bytes)`);
     }
     await renameIntoPlace(target.partFile, target.finalFile);
     renamed = true;

@@ -8,7 +8,7 @@ import { checkReferencedFiles } from '../config/references.js';
 import { configSchema } from '../config/schema.js';
 import { resolveConfiguredModel, type ResolvedModel } from '../inference/model-files.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
-import { formatCliError } from './report-error.js';
+import { errorLines } from '../errors.js';
 import type { CliIo } from './io.js';
 
 /** Everything `run` would reject before starting: schema, secrets, referenced files, model. */
@@ -21,19 +21,29 @@ export function loadAndCheck(options: LoadOptions): ReturnType<typeof loadConfig
 }
 
 export async function configCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
+  });
   const [action, file] = positionals;
   try {
     if (action === 'check') {
       const configFile = file ?? values.config;
       const loaded = loadAndCheck({ ...(configFile ? { file: configFile } : {}), env: io.env });
-      io.out.write(`ok: ${loaded.source ?? '(defaults)'}: ${loaded.config.cameras.length} camera(s), model ${loaded.modelId}, data ${path.resolve(loaded.config.dataDir)}\n`);
+      io.out.write(
+        `ok: ${loaded.source ?? '(defaults)'}: ${loaded.config.cameras.length} camera(s), model ${loaded.modelId}, data ${path.resolve(loaded.config.dataDir)}\n`,
+      );
       return ExitCode.OK;
     }
     if (action === 'print') {
       const loaded = loadConfig({ ...(values.config ? { file: values.config } : {}), env: io.env });
       const redacted = redactConfig(loaded.config, configSchema);
-      io.out.write(values.json ? `${JSON.stringify(redacted, null, 2)}\n` : `# effective config (secrets redacted) from ${loaded.source ?? 'defaults'}\n${YAML.stringify(redacted)}`);
+      io.out.write(
+        values.json
+          ? `${JSON.stringify(redacted, null, 2)}\n`
+          : `# effective config (secrets redacted) from ${loaded.source ?? 'defaults'}\n${YAML.stringify(redacted)}`,
+      );
       return ExitCode.OK;
     }
     if (action === 'keys') {
@@ -43,7 +53,7 @@ export async function configCommand(argv: string[], io: CliIo): Promise<number> 
     io.err.write('usage: cctv-agent config check [FILE] | config print [--config FILE] [--json] | config keys\n');
     return ExitCode.CONFIG;
   } catch (error) {
-    for (const line of formatCliError(error)) io.err.write(`${line}\n`);
+    for (const line of errorLines(error)) io.err.write(`${line}\n`);
     return ExitCode.CONFIG;
   }
 }

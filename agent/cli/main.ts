@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { runAssetsCommand } from '../assets/fetch-cli.js';
+import { runAssetsCommand } from '../cli/assets-command.js';
 import { bundledFfmpegPath } from '../ingest/ffmpeg-binary.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import { packageRoot } from '../paths.js';

@@ -63,11 +63,26 @@ async function quantize(argv: string[], io: CliIo): Promise<number> {
     args: argv,
     strict: true,
     options: {
-      model: { type: 'string' }, out: { type: 'string' }, manifest: { type: 'string' }, images: { type: 'string' }, video: { type: 'string' },
-      seconds: { type: 'string' }, fps: { type: 'string' }, camera: { type: 'string' }, config: { type: 'string' }, frames: { type: 'string' },
-      'keep-float': { type: 'string' }, sweep: { type: 'string' }, silu: { type: 'string' }, 'weight-bits': { type: 'string' },
-      'no-bias-correction': { type: 'boolean' }, evaluate: { type: 'string', multiple: true }, speed: { type: 'boolean' },
-      report: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' },
+      model: { type: 'string' },
+      out: { type: 'string' },
+      manifest: { type: 'string' },
+      images: { type: 'string' },
+      video: { type: 'string' },
+      seconds: { type: 'string' },
+      fps: { type: 'string' },
+      camera: { type: 'string' },
+      config: { type: 'string' },
+      frames: { type: 'string' },
+      'keep-float': { type: 'string' },
+      sweep: { type: 'string' },
+      silu: { type: 'string' },
+      'weight-bits': { type: 'string' },
+      'no-bias-correction': { type: 'boolean' },
+      evaluate: { type: 'string', multiple: true },
+      speed: { type: 'boolean' },
+      report: { type: 'string' },
+      json: { type: 'boolean' },
+      threads: { type: 'string' },
     },
   });
   if (!values.model || !values.out) throw new AgentError('USAGE', 'model quantize needs --model FLOAT.onnx and --out INT8.onnx');
@@ -81,24 +96,30 @@ async function quantize(argv: string[], io: CliIo): Promise<number> {
   if (!fs.existsSync(values.model)) throw new AgentError('QUANTIZE_MODEL_INVALID', `model ${values.model} does not exist`);
   // The manifest's labels file is looked up beside the model as well as in the assets directory.
   const floatModel = { ...resolveModel(manifestPath, path.dirname(path.resolve(values.model))), modelPath: path.resolve(values.model) };
-  const { result, text, report } = await runQuantizeJob({
-    floatModel,
-    output: values.out,
-    calibration: sourceFrom(values),
-    frames,
-    options: {
-      ...DEFAULT_OPTIONS,
-      keepFloat: (values['keep-float'] ?? '').split(',').map((name) => name.trim()).filter((name) => name !== ''),
-      silu,
-      weightBits,
-      biasCorrection: values['no-bias-correction'] !== true,
-      threads: Number(values.threads ?? DEFAULT_OPTIONS.threads),
+  const { result, text, report } = await runQuantizeJob(
+    {
+      floatModel,
+      output: values.out,
+      calibration: sourceFrom(values),
+      frames,
+      options: {
+        ...DEFAULT_OPTIONS,
+        keepFloat: (values['keep-float'] ?? '')
+          .split(',')
+          .map((name) => name.trim())
+          .filter((name) => name !== ''),
+        silu,
+        weightBits,
+        biasCorrection: values['no-bias-correction'] !== true,
+        threads: Number(values.threads ?? DEFAULT_OPTIONS.threads),
+      },
+      evaluate: (values.evaluate ?? []).map(evaluationSource),
+      speed: values.speed ? { rounds: 3, seconds: 3 } : undefined,
+      sweep: Number(values.sweep ?? 0),
+      report: values.report ?? `${values.out.replace(/\.onnx$/, '')}.report.json`,
     },
-    evaluate: (values.evaluate ?? []).map(evaluationSource),
-    speed: values.speed ? { rounds: 3, seconds: 3 } : undefined,
-    sweep: Number(values.sweep ?? 0),
-    report: values.report ?? values.out.replace(/\.onnx$/, '') + '.report.json',
-  }, (line) => io.err.write(`${line}\n`));
+    (line) => io.err.write(`${line}\n`),
+  );
   io.out.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : text);
   return result.bytes.length > 0 ? ExitCode.OK : ExitCode.FATAL;
 }

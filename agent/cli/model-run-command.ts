@@ -87,18 +87,24 @@ export async function runModelOnImages(images: string[], choice: Choice): Promis
 
 function formatText(output: ModelRunOutput): string {
   const { model } = output;
-  const lines = [`model ${model.id}@${model.version} (${model.file})${model.scoreThreshold === null ? '' : `, score threshold ${model.scoreThreshold}, nms ${model.nms}`}`];
+  const lines = [
+    `model ${model.id}@${model.version} (${model.file})${model.scoreThreshold === null ? '' : `, score threshold ${model.scoreThreshold}, nms ${model.nms}`}`,
+  ];
   for (const image of output.images) {
     lines.push('', `${path.basename(image.file)} (${image.width}x${image.height}): ${image.vehicles.length} vehicle(s), ${image.inferenceMs.toFixed(1)} ms`);
     if (image.vehicles.length > 0) {
-      lines.push(formatTable([
-        ['#', 'type', 'score', 'runner-up', 'box x', 'y', 'w', 'h'],
-        ...image.vehicles.map((vehicle, index) => [
-          String(index + 1), vehicle.type, vehicle.score.toFixed(3),
-          vehicle.runnerUp ? `${vehicle.runnerUp.type} ${vehicle.runnerUp.score.toFixed(3)}` : '-',
-          ...vehicle.box.map((value) => value.toFixed(3)),
-        ]),
-      ]).trimEnd());
+      lines.push(
+        formatTable([
+          ['#', 'type', 'score', 'runner-up', 'box x', 'y', 'w', 'h'],
+          ...image.vehicles.map((vehicle, index) => [
+            String(index + 1),
+            vehicle.type,
+            vehicle.score.toFixed(3),
+            vehicle.runnerUp ? `${vehicle.runnerUp.type} ${vehicle.runnerUp.score.toFixed(3)}` : '-',
+            ...vehicle.box.map((value) => value.toFixed(3)),
+          ]),
+        ]).trimEnd(),
+      );
     }
     for (const entry of image.top ?? []) lines.push(`  ${entry.label}${entry.type ? ` (${entry.type})` : ''} ${entry.score.toFixed(3)}`);
   }

@@ -13,20 +13,27 @@ export const modelRunOutputSchema = z.strictObject({
     scoreThreshold: z.number().nullable().describe('The score threshold in force (detectors); null for classifiers.'),
     nms: z.enum(['class-agnostic', 'per-class']).nullable().describe('The suppression rule (detectors); null for classifiers.'),
   }),
-  images: z.array(z.strictObject({
-    file: z.string(),
-    width: z.number().int().nonnegative().describe('The picture\'s size as ffmpeg decoded it (0 when unknown).'),
-    height: z.number().int().nonnegative(),
-    inferenceMs: z.number().nonnegative(),
-    vehicles: z.array(z.strictObject({
-      type: z.enum(vehicleTypes),
-      label: z.string(),
-      score: z.number().min(0).max(1),
-      box: z.tuple([z.number(), z.number(), z.number(), z.number()]).describe('[x, y, width, height], normalised to the picture (0..1, origin top left).'),
-      runnerUp: z.strictObject({ type: z.enum(vehicleTypes), label: z.string(), score: z.number().min(0).max(1) }).optional(),
-    })),
-    top: z.array(z.strictObject({ label: z.string(), type: z.enum(vehicleTypes).nullable(), score: z.number() })).optional().describe('Classifiers: the top-k classes.'),
-  })),
+  images: z.array(
+    z.strictObject({
+      file: z.string(),
+      width: z.number().int().nonnegative().describe("The picture's size as ffmpeg decoded it (0 when unknown)."),
+      height: z.number().int().nonnegative(),
+      inferenceMs: z.number().nonnegative(),
+      vehicles: z.array(
+        z.strictObject({
+          type: z.enum(vehicleTypes),
+          label: z.string(),
+          score: z.number().min(0).max(1),
+          box: z.tuple([z.number(), z.number(), z.number(), z.number()]).describe('[x, y, width, height], normalised to the picture (0..1, origin top left).'),
+          runnerUp: z.strictObject({ type: z.enum(vehicleTypes), label: z.string(), score: z.number().min(0).max(1) }).optional(),
+        }),
+      ),
+      top: z
+        .array(z.strictObject({ label: z.string(), type: z.enum(vehicleTypes).nullable(), score: z.number() }))
+        .optional()
+        .describe('Classifiers: the top-k classes.'),
+    }),
+  ),
 });
 
 export type ModelRunOutput = z.output<typeof modelRunOutputSchema>;

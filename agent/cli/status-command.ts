@@ -7,7 +7,7 @@ import { ExitCode } from '../lifecycle/exit-codes.js';
 import { STATUS_FILE_NAME, type StatusSnapshot } from '../telemetry/status-file.js';
 import { isProcessAlive, livenessOf, STATUS_STALE_AFTER_MS } from './agent-liveness.js';
 import type { CliIo } from './io.js';
-import { formatCliError } from './report-error.js';
+import { errorLines } from '../errors.js';
 import { tableLines } from './table.js';
 
 /** `status` exits 0 when the agent runs, 3 when it does not (as `systemctl status` does). */
@@ -20,7 +20,6 @@ function duration(ms: number): string {
   return `${Math.floor(minutes / 60)}h ${minutes % 60}m`;
 }
 
-
 /** The depth as known: a stopped agent's is the one it had when it stopped (older agents wrote -1). */
 function outboxDepthText(depth: unknown, state: StatusSnapshot['state']): string {
   if (typeof depth !== 'number' || depth < 0) return 'unknown';
@@ -29,26 +28,51 @@ function outboxDepthText(depth: unknown, state: StatusSnapshot['state']): string
 
 export function formatStatus(snapshot: StatusSnapshot, running: boolean, now = Date.now()): string {
   const age = now - Date.parse(snapshot.writtenAt);
-  const state = snapshot.state === 'stopped' ? 'stopped' : running ? (age > STATUS_STALE_AFTER_MS ? `hung? (status not updated for ${duration(age)})` : 'running') : 'not running (killed?)';
+  const state =
+    snapshot.state === 'stopped'
+      ? 'stopped'
+      : running
+        ? age > STATUS_STALE_AFTER_MS
+          ? `hung? (status not updated for ${duration(age)})`
+          : 'running'
+        : 'not running (killed?)';
   const lines = [`cctv-agent ${snapshot.deviceId}: ${state} (pid ${snapshot.pid}, started ${snapshot.startedAt}, status ${duration(age)} old)`];
   const inference = snapshot.services['inference']?.detail ?? {};
-  lines.push(`model: ${snapshot.model ? `${snapshot.model.id}@${snapshot.model.version}` : 'none'} (swaps ${String(inference['swaps'] ?? 0)}, failures ${String(inference['failures'] ?? 0)})`);
+  lines.push(
+    `model: ${snapshot.model ? `${snapshot.model.id}@${snapshot.model.version}` : 'none'} (swaps ${String(inference['swaps'] ?? 0)}, failures ${String(inference['failures'] ?? 0)})`,
+  );
   const cameras = (snapshot.services['ingest']?.detail?.['cameras'] ?? []) as CameraState[];
   lines.push('cameras:');
-  lines.push(tableLines([
-    ['id', 'state', 'for', 'frames', 'dropped', 'fps', 'reconnects', 'last error'],
-    ...cameras.map((camera) => [
-      camera.id, camera.state, duration(now - camera.since), String(camera.framesIn), String(camera.dropped), String(camera.decodeFps), String(camera.reconnects),
-      camera.lastError ? `${camera.lastError}${camera.lastErrorAt ? ` (${duration(now - camera.lastErrorAt)} ago)` : ''}` : '-',
-    ]),
-  ]).join('\n'));
+  lines.push(
+    tableLines([
+      ['id', 'state', 'for', 'frames', 'dropped', 'fps', 'reconnects', 'last error'],
+      ...cameras.map((camera) => [
+        camera.id,
+        camera.state,
+        duration(now - camera.since),
+        String(camera.framesIn),
+        String(camera.dropped),
+        String(camera.decodeFps),
+        String(camera.reconnects),
+        camera.lastError ? `${camera.lastError}${camera.lastErrorAt ? ` (${duration(now - camera.lastErrorAt)} ago)` : ''}` : '-',
+      ]),
+    ]).join('\n'),
+  );
   const mqtt = snapshot.services['mqtt'];
   const outbox = snapshot.services['outbox-drain']?.detail ?? {};
-  lines.push(mqtt ? `mqtt: ${mqtt.state}${mqtt.detail?.['lastError'] ? ` (${String(mqtt.detail['lastError'])})` : ''}; outbox depth ${outboxDepthText(outbox['depth'], snapshot.state)}, published ${String(outbox['published'] ?? 0)}` : 'mqtt: off');
+  lines.push(
+    mqtt
+      ? `mqtt: ${mqtt.state}${mqtt.detail?.['lastError'] ? ` (${String(mqtt.detail['lastError'])})` : ''}; outbox depth ${outboxDepthText(outbox['depth'], snapshot.state)}, published ${String(outbox['published'] ?? 0)}`
+      : 'mqtt: off',
+  );
   const storage = snapshot.services['storage']?.detail ?? {};
   const results = snapshot.services['results']?.detail ?? {};
-  lines.push(`storage: ${snapshot.services['storage']?.state ?? '?'}, ${(Number(storage['sizeBytes'] ?? 0) / 1048576).toFixed(1)} MB; results written ${String(results['written'] ?? 0)}, pending ${String(results['pending'] ?? 0)}`);
-  const unhealthy = Object.entries(snapshot.services).filter(([, health]) => !health.ok).map(([name, health]) => `${name} (${health.state})`);
+  lines.push(
+    `storage: ${snapshot.services['storage']?.state ?? '?'}, ${(Number(storage['sizeBytes'] ?? 0) / 1048576).toFixed(1)} MB; results written ${String(results['written'] ?? 0)}, pending ${String(results['pending'] ?? 0)}`,
+  );
+  const unhealthy = Object.entries(snapshot.services)
+    .filter(([, health]) => !health.ok)
+    .map(([name, health]) => `${name} (${health.state})`);
   if (unhealthy.length > 0) lines.push(`not ok: ${unhealthy.join(', ')}`);
   return `${lines.join('\n')}\n`;
 }
@@ -61,7 +85,7 @@ export async function statusCommand(argv: string[], io: CliIo): Promise<number> 
     try {
       dataDir = loadConfig({ ...(values.config ? { file: values.config } : {}), env: io.env }).config.dataDir;
     } catch (error) {
-      for (const line of formatCliError(error)) io.err.write(`${line}\n`);
+      for (const line of errorLines(error)) io.err.write(`${line}\n`);
       io.err.write('cctv-agent: give --data-dir DIR to read a status without a config\n');
       return ExitCode.CONFIG;
     }
@@ -71,10 +95,16 @@ export async function statusCommand(argv: string[], io: CliIo): Promise<number> 
   try {
     snapshot = JSON.parse(fs.readFileSync(file, 'utf8')) as StatusSnapshot;
   } catch (error) {
-    io.err.write(`cctv-agent: no agent status in ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): the agent has not run with this data directory\n`);
+    io.err.write(
+      `cctv-agent: no agent status in ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): the agent has not run with this data directory\n`,
+    );
     return NOT_RUNNING;
   }
   const running = livenessOf(snapshot, Date.now()) === 'running';
-  io.out.write(values.json ? `${JSON.stringify({ running, ...snapshot }, null, 2)}\n` : formatStatus(snapshot, snapshot.state === 'running' && isProcessAlive(snapshot.pid)));
+  io.out.write(
+    values.json
+      ? `${JSON.stringify({ running, ...snapshot }, null, 2)}\n`
+      : formatStatus(snapshot, snapshot.state === 'running' && isProcessAlive(snapshot.pid)),
+  );
   return running ? ExitCode.OK : NOT_RUNNING;
 }

@@ -15,7 +15,13 @@ export function tableLines(rows: string[][], options: TableOptions = {}): string
   const right = options.rightAligned ?? new Set<number>();
   const columns = Math.max(...rows.map((row) => row.length));
   const widths = Array.from({ length: columns }, (_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
-  return rows.map((row) => `${indent}${row.map((cell, column) => (right.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd()}`);
+  return rows.map(
+    (row) =>
+      `${indent}${row
+        .map((cell, column) => (right.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+        .join('  ')
+        .trimEnd()}`,
+  );
 }
 
 /** tableLines joined, with a final newline. */

@@ -7,7 +7,7 @@ import { ExitCode } from '../lifecycle/exit-codes.js';
 import { STATUS_FILE_NAME, type StatusSnapshot } from '../telemetry/status-file.js';
 import { TelemetryReader, bucketStarts, type TelemetryRow } from '../telemetry/telemetry-reader.js';
 import type { CliIo } from './io.js';
-import { formatCliError } from './report-error.js';
+import { errorLines } from '../errors.js';
 import { livenessOf } from './agent-liveness.js';
 import { formatFollowLine, formatReport, latestJson, reportJson, type AgentState, type ReportContext } from './telemetry-format.js';
 
@@ -21,7 +21,9 @@ const DEFAULT_SINCE = '1h';
 const TARGET_BUCKETS = 12;
 /** A bound on the output (a day by the minute fits; a year by the second does not). */
 export const MAX_BUCKETS = 10_000;
-const NICE_BUCKETS_MS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400, 172_800, 604_800].map((s) => s * 1000);
+const NICE_BUCKETS_MS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400, 172_800, 604_800].map(
+  (s) => s * 1000,
+);
 /** --follow polls this often: a sample is written every telemetry.intervalSeconds (30 s by default). */
 const FOLLOW_POLL_MS = 1000;
 
@@ -83,8 +85,14 @@ export function parseTelemetryArgs(argv: string[], now: number): TelemetryOption
       strict: true,
       allowPositionals: false,
       options: {
-        since: { type: 'string' }, until: { type: 'string' }, camera: { type: 'string' }, bucket: { type: 'string' },
-        json: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' }, config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' },
+        since: { type: 'string' },
+        until: { type: 'string' },
+        camera: { type: 'string' },
+        bucket: { type: 'string' },
+        json: { type: 'boolean' },
+        follow: { type: 'boolean', short: 'f' },
+        config: { type: 'string', short: 'c' },
+        'data-dir': { type: 'string' },
       },
     }));
   } catch (error) {
@@ -108,12 +116,23 @@ export function parseTelemetryArgs(argv: string[], now: number): TelemetryOption
   const cameraId = text('camera');
   if (cameraId === '') throw usage('--camera needs a camera id');
   return {
-    since, until, sinceGiven: text('since') !== undefined, bucketMs, cameraId, json: values['json'] === true, follow: values['follow'] === true,
-    config: text('config'), dataDir: text('data-dir'),
+    since,
+    until,
+    sinceGiven: text('since') !== undefined,
+    bucketMs,
+    cameraId,
+    json: values['json'] === true,
+    follow: values['follow'] === true,
+    config: text('config'),
+    dataDir: text('data-dir'),
   };
 }
 
-interface Location { dataDir: string; file: string; deviceId: string | null }
+interface Location {
+  dataDir: string;
+  file: string;
+  deviceId: string | null;
+}
 
 /**
  * Where the database is, found as `status` finds the data directory: --data-dir alone needs no
@@ -151,7 +170,7 @@ export interface TelemetryCommandDeps {
 }
 
 function report(io: CliIo, error: unknown): number {
-  for (const line of formatCliError(error)) io.err.write(`${line}\n`);
+  for (const line of errorLines(error)) io.err.write(`${line}\n`);
   if (!(error instanceof AgentError)) return ExitCode.FATAL;
   if (error.code === 'STORAGE_READ_FAILED') return UNREADABLE;
   return ExitCode.CONFIG;
@@ -189,8 +208,16 @@ function summary(options: TelemetryOptions, location: Location, io: CliIo, now: 
     const { deviceId, ...agent } = readAgentState(location.dataDir, now);
     const context: ReportContext = {
       deviceId: location.deviceId ?? deviceId ?? result.latest?.sample?.deviceId ?? null,
-      file: location.file, schemaVersion: reader.schemaVersion, databaseBytes: reader.sizeBytes(), readMode: reader.mode, agent,
-      since: options.since, until: options.until, bucketMs: options.bucketMs, cameraId: options.cameraId, now,
+      file: location.file,
+      schemaVersion: reader.schemaVersion,
+      databaseBytes: reader.sizeBytes(),
+      readMode: reader.mode,
+      agent,
+      since: options.since,
+      until: options.until,
+      bucketMs: options.bucketMs,
+      cameraId: options.cameraId,
+      now,
     };
     io.out.write(options.json ? `${JSON.stringify(reportJson(context, result), null, 2)}\n` : formatReport(context, result));
     return ExitCode.OK;
@@ -221,7 +248,8 @@ async function follow(options: TelemetryOptions, location: Location, io: CliIo, 
     io.out.write(options.json ? `${JSON.stringify(latestJson(row))}\n` : `${formatFollowLine(row)}\n`);
   };
   const first = TelemetryReader.open(location.file)!;
-  if (!options.json) io.out.write(`following ${location.file}, times UTC from ${new Date((deps.now ?? Date.now)()).toISOString().slice(0, 10)} (Ctrl-C to stop)\n`);
+  if (!options.json)
+    io.out.write(`following ${location.file}, times UTC from ${new Date((deps.now ?? Date.now)()).toISOString().slice(0, 10)} (Ctrl-C to stop)\n`);
   let lastId: number;
   try {
     lastId = first.lastSampleId();
@@ -268,7 +296,7 @@ async function follow(options: TelemetryOptions, location: Location, io: CliIo, 
       } catch (error) {
         if (!(error instanceof AgentError)) throw error;
         // Keep following (the file may come back, the agent may restart): say so once per problem.
-        const problem = formatCliError(error).join('\n');
+        const problem = errorLines(error).join('\n');
         if (problem !== lastProblem) io.err.write(`${problem} (still following)\n`);
         lastProblem = problem;
       }

@@ -37,15 +37,21 @@ const countsSchema = z.record(z.string(), z.number().int().nonnegative());
 export const telemetryReportSchema = z.object({
   deviceId: z.string().nullable(),
   database: z.object({ file: z.string(), schemaVersion: z.number().int(), bytes: z.number().int().nonnegative(), readMode: z.enum(['direct', 'memory-copy']) }),
-  agent: z.object({ state: z.enum(['running', 'stopped', 'killed', 'hung', 'unknown']), pid: z.number().int().nullable(), statusWrittenAt: z.string().nullable() }),
+  agent: z.object({
+    state: z.enum(['running', 'stopped', 'killed', 'hung', 'unknown']),
+    pid: z.number().int().nullable(),
+    statusWrittenAt: z.string().nullable(),
+  }),
   range: z.object({ since: z.iso.datetime(), until: z.iso.datetime(), cameraId: z.string().nullable(), bucketSeconds: z.number().positive() }),
   samples: z.number().int().nonnegative(),
-  latest: z.object({
-    at: z.iso.datetime(),
-    intervalSeconds: z.number(),
-    values: z.object(Object.fromEntries(fieldNames.map((name) => [name, z.number().nullable()])) as Record<TelemetryField, z.ZodNullable<z.ZodNumber>>),
-    sample: telemetrySampleSchema.nullable(),
-  }).nullable(),
+  latest: z
+    .object({
+      at: z.iso.datetime(),
+      intervalSeconds: z.number(),
+      values: z.object(Object.fromEntries(fieldNames.map((name) => [name, z.number().nullable()])) as Record<TelemetryField, z.ZodNullable<z.ZodNumber>>),
+      sample: telemetrySampleSchema.nullable(),
+    })
+    .nullable(),
   fields: z.object(Object.fromEntries(fieldNames.map((name) => [name, statsSchema.nullable()])) as Record<TelemetryField, z.ZodNullable<typeof statsSchema>>),
   vehicles: z.object({
     results: z.number().int().nonnegative(),
@@ -56,7 +62,9 @@ export const telemetryReportSchema = z.object({
   }),
   events: z.object({
     total: z.number().int().nonnegative(),
-    recent: z.array(z.object({ at: z.iso.datetime(), kind: z.string(), subject: z.string().nullable(), code: z.string().nullable(), detail: z.string().nullable() })),
+    recent: z.array(
+      z.object({ at: z.iso.datetime(), kind: z.string(), subject: z.string().nullable(), code: z.string().nullable(), detail: z.string().nullable() }),
+    ),
   }),
 });
 export type TelemetryReport = z.output<typeof telemetryReportSchema>;
@@ -83,7 +91,12 @@ export function reportJson(context: ReportContext, summary: TelemetrySummary): T
 
 /** 90s, 15m, 1h, 2d, 1h 30m: the largest two units. */
 export function formatDuration(ms: number): string {
-  const units: Array<[string, number]> = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
+  const units: Array<[string, number]> = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ];
   let rest = Math.max(0, Math.round(ms / 1000) * 1000);
   const parts: string[] = [];
   for (const [unit, size] of units) {
@@ -140,32 +153,60 @@ function clip(line: string): string {
 
 function agentLine(agent: AgentState): string {
   switch (agent.state) {
-    case 'running': return `agent running (pid ${agent.pid})`;
-    case 'stopped': return `agent stopped (last status ${agent.statusWrittenAt})`;
-    case 'killed': return `agent not running (pid ${agent.pid} gone without a clean stop: killed?)`;
-    case 'hung': return `agent hung? (pid ${agent.pid}, status not updated since ${agent.statusWrittenAt})`;
-    case 'unknown': return 'agent state unknown (no status.json in the data directory)';
+    case 'running':
+      return `agent running (pid ${agent.pid})`;
+    case 'stopped':
+      return `agent stopped (last status ${agent.statusWrittenAt})`;
+    case 'killed':
+      return `agent not running (pid ${agent.pid} gone without a clean stop: killed?)`;
+    case 'hung':
+      return `agent hung? (pid ${agent.pid}, status not updated since ${agent.statusWrittenAt})`;
+    case 'unknown':
+      return 'agent state unknown (no status.json in the data directory)';
   }
 }
 
 function latestLines(row: TelemetryRow, now: number): string[] {
   const model = row.sample?.model ? `, model ${row.sample.model.id}@${row.sample.model.version}` : '';
-  const lines = [`latest sample ${formatTime(row.at)} UTC (${formatDuration(now - row.at)} ago, ${formatDuration(row.intervalSeconds * 1000)} interval)${model}`];
+  const lines = [
+    `latest sample ${formatTime(row.at)} UTC (${formatDuration(now - row.at)} ago, ${formatDuration(row.intervalSeconds * 1000)} interval)${model}`,
+  ];
   const v = row.values;
-  const pair = (left: TelemetryField, leftText: string, right: TelemetryField, rightText: string): string[] => [fieldDisplay[left][0], leftText, fieldDisplay[right][0], rightText];
-  lines.push(...tableLines([
-    pair('cpuPercent', formatNumber(v.cpuPercent), 'fps', formatNumber(v.fps, 2)),
-    pair('temperatureC', formatNumber(v.temperatureC), 'inferenceP50Ms', formatNumber(v.inferenceP50Ms)),
-    pair('memoryAvailableBytes', formatBytes(v.memoryAvailableBytes), 'inferenceP95Ms', formatNumber(v.inferenceP95Ms)),
-    pair('diskFreeBytes', formatBytes(v.diskFreeBytes), 'outboxDepth', formatNumber(v.outboxDepth, 0)),
-    pair('rssBytes', formatBytes(v.rssBytes), 'databaseBytes', formatBytes(v.databaseBytes)),
-  ]));
+  const pair = (left: TelemetryField, leftText: string, right: TelemetryField, rightText: string): string[] => [
+    fieldDisplay[left][0],
+    leftText,
+    fieldDisplay[right][0],
+    rightText,
+  ];
+  lines.push(
+    ...tableLines([
+      pair('cpuPercent', formatNumber(v.cpuPercent), 'fps', formatNumber(v.fps, 2)),
+      pair('temperatureC', formatNumber(v.temperatureC), 'inferenceP50Ms', formatNumber(v.inferenceP50Ms)),
+      pair('memoryAvailableBytes', formatBytes(v.memoryAvailableBytes), 'inferenceP95Ms', formatNumber(v.inferenceP95Ms)),
+      pair('diskFreeBytes', formatBytes(v.diskFreeBytes), 'outboxDepth', formatNumber(v.outboxDepth, 0)),
+      pair('rssBytes', formatBytes(v.rssBytes), 'databaseBytes', formatBytes(v.databaseBytes)),
+    ]),
+  );
   const cameras = row.sample?.pipeline.cameras ?? [];
   if (cameras.length > 0) {
-    lines.push(...tableLines([
-      ['camera', 'state', 'frames in', 'out', 'dropped', 'reconnects', 'fps', 'last error'],
-      ...cameras.map((camera) => [camera.id, camera.state, String(camera.framesIn), String(camera.framesOut), String(camera.dropped), String(camera.reconnects), camera.decodeFps.toFixed(1), camera.lastError ?? '-']),
-    ], { rightAligned: new Set([2, 3, 4, 5, 6]) }));
+    lines.push(
+      ...tableLines(
+        [
+          ['camera', 'state', 'frames in', 'out', 'dropped', 'reconnects', 'fps', 'last error'],
+          ...cameras.map((camera) => [
+            camera.id,
+            camera.state,
+            String(camera.framesIn),
+            String(camera.framesOut),
+            String(camera.dropped),
+            String(camera.reconnects),
+            camera.decodeFps.toFixed(1),
+            camera.lastError ?? '-',
+          ]),
+        ],
+        { rightAligned: new Set([2, 3, 4, 5, 6]) },
+      ),
+    );
   } else if (row.sample === null) {
     lines.push('  (the sample JSON is unreadable: per-camera figures are missing)');
   }
@@ -184,16 +225,28 @@ function vehicleLines(summary: TelemetrySummary, context: ReportContext): string
   const scope = context.cameraId === undefined ? 'all cameras' : `camera ${context.cameraId}`;
   const lines = [`vehicles per type per ${formatDuration(context.bucketMs)} (${scope}; from results, UTC)`];
   if (vehicles.results === 0) return [...lines, '  no results in the range'];
-  const types = Object.entries(vehicles.totals).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([type]) => type);
+  const types = Object.entries(vehicles.totals)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([type]) => type);
   const total = (counts: Record<string, number>): number => Object.values(counts).reduce((sum, count) => sum + count, 0);
   const rows = [
     ['from', 'results', ...types, 'total'],
-    ...vehicles.buckets.map((bucket) => [bucketLabel(bucket.start, context), String(bucket.results), ...types.map((type) => String(bucket.vehicles[type] ?? 0)), String(total(bucket.vehicles))]),
+    ...vehicles.buckets.map((bucket) => [
+      bucketLabel(bucket.start, context),
+      String(bucket.results),
+      ...types.map((type) => String(bucket.vehicles[type] ?? 0)),
+      String(total(bucket.vehicles)),
+    ]),
     ['total', String(vehicles.results), ...types.map((type) => String(vehicles.totals[type] ?? 0)), String(total(vehicles.totals))],
   ];
   lines.push(...tableLines(rows, { rightAligned: new Set(rows[0]!.map((_, index) => index).filter((index) => index > 0)) }));
   if (context.cameraId === undefined && Object.keys(vehicles.cameras).length > 1) {
-    lines.push(`  results per camera: ${Object.entries(vehicles.cameras).sort((a, b) => a[0].localeCompare(b[0])).map(([id, count]) => `${id} ${count}`).join(', ')}`);
+    lines.push(
+      `  results per camera: ${Object.entries(vehicles.cameras)
+        .sort((a, b) => a[0].localeCompare(b[0]))
+        .map(([id, count]) => `${id} ${count}`)
+        .join(', ')}`,
+    );
   }
   if (vehicles.unreadableRows > 0) lines.push(`  ${vehicles.unreadableRows} results had unreadable vehicles JSON (not counted)`);
   return lines;
@@ -203,16 +256,36 @@ function eventLines(summary: TelemetrySummary): string[] {
   const { events } = summary;
   if (events.total === 0) return ['events: none in the range'];
   const header = events.recent.length < events.total ? `events (last ${events.recent.length} of ${events.total})` : `events (${events.total})`;
-  return [header, ...tableLines(events.recent.map((event) => [formatTime(event.at).slice(5), event.kind, event.subject ?? '-', event.code ?? '-', (event.detail ?? '').replace(/\s+/g, ' ')]))];
+  return [
+    header,
+    ...tableLines(
+      events.recent.map((event) => [
+        formatTime(event.at).slice(5),
+        event.kind,
+        event.subject ?? '-',
+        event.code ?? '-',
+        (event.detail ?? '').replace(/\s+/g, ' '),
+      ]),
+    ),
+  ];
 }
 
 function chartLines(summary: TelemetrySummary, context: ReportContext): string[] {
-  const charts: Array<[string, TelemetryField, string]> = [['fps', 'fps', ''], ['inference p50', 'inferenceP50Ms', ' ms'], ['cpu', 'cpuPercent', ' %']];
+  const charts: Array<[string, TelemetryField, string]> = [
+    ['fps', 'fps', ''],
+    ['inference p50', 'inferenceP50Ms', ' ms'],
+    ['cpu', 'cpuPercent', ' %'],
+  ];
   // From the first sample on: an agent installed an hour ago gets an hour wide chart, not a
   // dot at the right end of a week. Gaps after the first sample still show (blank columns).
   const from = Math.max(context.since, summary.series[0]?.at ?? context.since);
   const drawn = charts.map(([label, field, unit]) => {
-    const line = sparklineOf(summary.series.map((point) => ({ at: point.at, value: point.values[field] })), from, context.until, SPARK_WIDTH);
+    const line = sparklineOf(
+      summary.series.map((point) => ({ at: point.at, value: point.values[field] })),
+      from,
+      context.until,
+      SPARK_WIDTH,
+    );
     const stats = summary.fields[field];
     return { label, line, range: stats ? `${formatNumber(stats.min)}..${formatNumber(stats.max)}${unit}` : 'no data' };
   });
@@ -236,14 +309,22 @@ export function formatReport(context: ReportContext, summary: TelemetrySummary):
   ];
   lines.push(...(summary.latest ? latestLines(summary.latest, context.now) : ['latest sample: none (the agent has not stored telemetry yet)']), '');
   if (summary.samples > 0) {
-    lines.push(...tableLines([
-      ['over the range', 'min', 'median', 'max', 'samples'],
-      ...fieldNames.filter((name) => summary.fields[name] !== null).map((name) => {
-        const stats = summary.fields[name]!;
-        const [label, show] = fieldDisplay[name];
-        return [label, show(stats.min), show(stats.median), show(stats.max), String(stats.count)];
-      }),
-    ], { rightAligned: new Set([1, 2, 3, 4]) }), '');
+    lines.push(
+      ...tableLines(
+        [
+          ['over the range', 'min', 'median', 'max', 'samples'],
+          ...fieldNames
+            .filter((name) => summary.fields[name] !== null)
+            .map((name) => {
+              const stats = summary.fields[name]!;
+              const [label, show] = fieldDisplay[name];
+              return [label, show(stats.min), show(stats.median), show(stats.max), String(stats.count)];
+            }),
+        ],
+        { rightAligned: new Set([1, 2, 3, 4]) },
+      ),
+      '',
+    );
   } else {
     lines.push('no telemetry samples in the range', '');
   }

@@ -35,7 +35,10 @@ function describeType(schema: z.ZodType): string {
   }
   const def = defOf(current);
   let type = def.type;
-  if (def.type === 'enum' && def.entries) type = Object.values(def.entries).map((value) => `"${value}"`).join(' \\| ');
+  if (def.type === 'enum' && def.entries)
+    type = Object.values(def.entries)
+      .map((value) => `"${value}"`)
+      .join(' \\| ');
   if (def.type === 'array') type = `list of ${describeType(arrayElement(current)!)}`;
   return `${type}${nullable ? ' or null' : ''}${optional ? ' (optional)' : ''}`;
 }
@@ -92,6 +95,7 @@ export function describeConfig(schema: z.ZodType, prefix: string[] = []): KeyDoc
 export function configKeysMarkdown(schema: z.ZodType): string {
   const rows = describeConfig(schema);
   const lines = ['| key | environment | type | default | meaning |', '|---|---|---|---|---|'];
-  for (const row of rows) lines.push(`| \`${row.path}\` | \`${row.env}\` | ${row.type} | ${row.default ? `\`${row.default}\`` : ''} | ${row.description.replace(/\|/g, '\\|')} |`);
+  for (const row of rows)
+    lines.push(`| \`${row.path}\` | \`${row.env}\` | ${row.type} | ${row.default ? `\`${row.default}\`` : ''} | ${row.description.replace(/\|/g, '\\|')} |`);
   return lines.join('\n');
 }

@@ -16,7 +16,9 @@ type Raw = Record<string, unknown>;
  */
 export function applyEnvOverrides(raw: Raw, schema: z.ZodType, env: NodeJS.ProcessEnv): string[] {
   const applied: string[] = [];
-  const names = Object.keys(env).filter((name) => name.startsWith(ENV_PREFIX) && !NON_CONFIG_VARIABLES.has(name)).sort();
+  const names = Object.keys(env)
+    .filter((name) => name.startsWith(ENV_PREFIX) && !NON_CONFIG_VARIABLES.has(name))
+    .sort();
   for (const name of names) {
     const value = env[name];
     if (value === undefined) continue;
@@ -40,7 +42,10 @@ function setPath(root: Raw, schema: z.ZodType, segments: string[], value: string
     if (shape) {
       const match = Object.keys(shape).find((candidate) => envSegment(candidate) === segment);
       if (match === undefined) {
-        throw new AgentError('CONFIG_UNKNOWN_ENV', `${variable}: "${segment}" is not a key of ${keyPath.join('.') || 'the config'} (allowed: ${Object.keys(shape).map(envSegment).join(', ')})`);
+        throw new AgentError(
+          'CONFIG_UNKNOWN_ENV',
+          `${variable}: "${segment}" is not a key of ${keyPath.join('.') || 'the config'} (allowed: ${Object.keys(shape).map(envSegment).join(', ')})`,
+        );
       }
       key = match;
       child = shape[match]!;
@@ -59,7 +64,7 @@ function setPath(root: Raw, schema: z.ZodType, segments: string[], value: string
       return;
     }
     const existing = (container as Record<string | number, unknown>)[key];
-    const next = typeof existing === 'object' && existing !== null ? existing : (arrayElement(child) ? [] : {});
+    const next = typeof existing === 'object' && existing !== null ? existing : arrayElement(child) ? [] : {};
     (container as Record<string | number, unknown>)[key] = next;
     container = next as Raw;
     current = child;

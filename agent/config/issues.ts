@@ -32,9 +32,7 @@ export function formatIssue(raw: z.core.$ZodIssue, schema: z.ZodType): string {
   const keyPath = issue.path.map(String).join('.') || '(top level)';
   if (issue.code === 'unrecognized_keys' && issue.keys) {
     const allowed = Object.keys(objectShape(schemaAt(schema, issue.path) ?? schema) ?? {});
-    return issue.keys
-      .map((key) => `${issue.path.length ? `${keyPath}.` : ''}${key}: unknown key (allowed here: ${allowed.join(', ')})`)
-      .join('; ');
+    return issue.keys.map((key) => `${issue.path.length ? `${keyPath}.` : ''}${key}: unknown key (allowed here: ${allowed.join(', ')})`).join('; ');
   }
   // A custom issue's input is the whole object it checked (secrets included): not shown.
   const target = schemaAt(schema, issue.path);

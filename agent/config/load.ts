@@ -28,13 +28,12 @@ export interface LoadedConfig {
   secrets: string[];
 }
 
+/** A config that cannot run: one problem per line, each naming the key path. */
 export class ConfigError extends AgentError {
-  /** One line per problem, each naming the key path. */
-  readonly problems: string[];
+  declare readonly problems: string[];
 
   constructor(code: 'CONFIG_INVALID' | 'CONFIG_PARSE' | 'CONFIG_NOT_FOUND' | 'SECRET_UNREADABLE' | 'CONFIG_UNKNOWN_ENV', problems: string[]) {
-    super(code, problems.join('; '));
-    this.problems = problems;
+    super(code, problems.join('; '), { problems });
   }
 }
 
@@ -102,7 +101,10 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 export function validate(raw: unknown, schema: z.ZodType<AgentConfig>): AgentConfig {
   const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
-    throw new ConfigError('CONFIG_INVALID', parsed.error.issues.map((issue) => formatIssue(issue, schema)));
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      parsed.error.issues.map((issue) => formatIssue(issue, schema)),
+    );
   }
   return parsed.data;
 }

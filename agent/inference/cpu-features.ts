@@ -24,7 +24,7 @@ export interface CpuInt8Features {
 export function parseCpuInt8Features(cpuinfo: string, arch: string = process.arch): CpuInt8Features {
   const flags = new Set<string>();
   for (const match of cpuinfo.matchAll(/^(?:flags|Features)\s*:\s*(.*)$/gm)) for (const flag of match[1]!.split(/\s+/)) if (flag) flags.add(flag);
-  const model = /^(?:model name|Processor|CPU part)\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? (os.cpus()[0]?.model ?? 'unknown');
+  const model = /^(?:model name|Processor|CPU part)\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
   const avx512vnni = flags.has('avx512_vnni');
   const avxvnni = flags.has('avx_vnni');
   const armDotProduct = flags.has('asimddp');
@@ -51,8 +51,9 @@ export function cpuInt8Features(): CpuInt8Features {
 /** One line for benchmark output and logs: "AMD EPYC, x86_64, int8 path avx2 (avx2 yes, avx512_vnni no, avx_vnni no)". */
 export function describeCpuInt8(features: CpuInt8Features = cpuInt8Features()): string {
   const yes = (value: boolean): string => (value ? 'yes' : 'no');
-  const flags = features.arch === 'arm64'
-    ? `asimddp ${yes(features.armDotProduct)}`
-    : `avx2 ${yes(features.avx2)}, avx512_vnni ${yes(features.avx512vnni)}, avx_vnni ${yes(features.avxvnni)}`;
+  const flags =
+    features.arch === 'arm64'
+      ? `asimddp ${yes(features.armDotProduct)}`
+      : `avx2 ${yes(features.avx2)}, avx512_vnni ${yes(features.avx512vnni)}, avx_vnni ${yes(features.avxvnni)}`;
   return `${features.model}, ${features.arch}, int8 path ${features.int8Path} (${flags})`;
 }

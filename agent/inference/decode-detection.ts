@@ -12,7 +12,7 @@ export type DetectionDecoder = (output: Float32Array, sourceWidth: number, sourc
 
 const round4 = (value: number): number => Math.round(value * 10_000) / 10_000;
 const round3 = (value: number): number => Math.round(value * 1000) / 1000;
-const clamp01 = (value: number): number => (value < 0 ? 0 : value > 1 ? 1 : value);
+const clamp01 = (value: number): number => (value < 0 ? 0 : Math.min(value, 1));
 
 /** Cell offsets and strides for YOLOX's flattened grid, computed once per model. */
 export function yoloxGrid(width: number, height: number, strides: number[]): { gridX: Float32Array; gridY: Float32Array; stride: Float32Array } {

@@ -20,7 +20,11 @@ export class InferenceService implements Service, ActiveModel {
   private readonly loading = new Set<Promise<unknown>>();
   private readonly threads = new InferenceThreads();
 
-  constructor(private readonly resolved: ResolvedModel, private readonly settings: SessionSettings, private readonly log: Logger) {}
+  constructor(
+    private readonly resolved: ResolvedModel,
+    private readonly settings: SessionSettings,
+    private readonly log: Logger,
+  ) {}
 
   /** LoadedModel.load, tracked so that halt() can wait for its warm-up runs. */
   private async load(resolved: ResolvedModel): Promise<LoadedModel> {
@@ -55,9 +59,13 @@ export class InferenceService implements Service, ActiveModel {
   async start(): Promise<void> {
     this.model = await this.load(this.resolved);
     const { providers } = this.model;
-    this.log.info({ model: this.model.id, version: this.model.version, file: this.resolved.modelPath, threads: this.settings.intraOpThreads, providers }, 'model loaded');
+    this.log.info(
+      { model: this.model.id, version: this.model.version, file: this.resolved.modelPath, threads: this.settings.intraOpThreads, providers },
+      'model loaded',
+    );
     const wanted = this.settings.executionProviders.filter((provider) => provider !== 'cpu');
-    if (wanted.some((provider) => !providers.includes(provider))) this.log.warn({ wanted, using: providers }, 'execution provider not available here: running on the CPU');
+    if (wanted.some((provider) => !providers.includes(provider)))
+      this.log.warn({ wanted, using: providers }, 'execution provider not available here: running on the CPU');
   }
 
   get active(): LoadedModel | undefined {
@@ -75,7 +83,10 @@ export class InferenceService implements Service, ActiveModel {
     const next = await this.load(resolved);
     if (!isDeepStrictEqual(next.geometry, current.geometry)) {
       await this.release(next);
-      throw new AgentError('MODEL_MISMATCH', `${resolved.manifest.id}: its input (${JSON.stringify(next.geometry)}) differs from the running model's (${JSON.stringify(current.geometry)}): ffmpeg must be restarted for it, so restart the agent`);
+      throw new AgentError(
+        'MODEL_MISMATCH',
+        `${resolved.manifest.id}: its input (${JSON.stringify(next.geometry)}) differs from the running model's (${JSON.stringify(current.geometry)}): ffmpeg must be restarted for it, so restart the agent`,
+      );
     }
     this.model = next;
     this.swaps++;

@@ -1,4 +1,4 @@
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import type { Roi } from '../config/schema.js';
 import { AgentError, errorMessage } from '../errors.js';
 import type { Frame } from '../ingest/frame.js';
@@ -6,7 +6,7 @@ import type { FrameGeometry } from '../ingest/frame-geometry.js';
 import { createClassificationDecoder, type ClassificationDecoder } from './decode-classification.js';
 import { createDetectionDecoder, expectedDetectionRows, type DetectionDecoder } from './decode-detection.js';
 import type { ModelManifest } from './manifest.js';
-import { sha256File } from '../assets/verified-write.js';
+import { sha256File } from '../common/checksum.js';
 import type { ResolvedModel } from './model-files.js';
 import { createPreprocessor, type Preprocessor } from './preprocess.js';
 import { RunFailed, SessionWorker, type InferenceThreads, type SessionInfo } from './session-worker.js';
@@ -40,7 +40,7 @@ function dimsOf(shape: ReadonlyArray<number | string> | undefined): string {
 function checkAgainstManifest(session: SessionInfo, model: ResolvedModel): void {
   const { manifest, labels } = model;
   const input = session.inputMetadata.find((meta) => meta.name === manifest.input.name);
-  if (!input || !input.isTensor) {
+  if (!input?.isTensor) {
     throw new AgentError('MODEL_MISMATCH', `${manifest.id}: input "${manifest.input.name}" not in the model (it has ${session.inputNames.join(', ')})`);
   }
   if (input.type !== manifest.input.dtype) {
@@ -52,7 +52,7 @@ function checkAgainstManifest(session: SessionInfo, model: ResolvedModel): void 
   const fits = actual.length === 4 && actual.every((dim, i) => typeof dim !== 'number' || dim === expected[i] || (i === 0 && dim === -1));
   if (!fits) throw new AgentError('MODEL_MISMATCH', `${manifest.id}: input shape ${dimsOf(actual)} contradicts the manifest's ${layout} ${dimsOf(expected)}`);
   const output = session.outputMetadata.find((meta) => meta.name === manifest.output.name);
-  if (!output || !output.isTensor) {
+  if (!output?.isTensor) {
     throw new AgentError('MODEL_MISMATCH', `${manifest.id}: output "${manifest.output.name}" not in the model (it has ${session.outputNames.join(', ')})`);
   }
   const dims = output.shape.filter((dim): dim is number => typeof dim === 'number');
@@ -68,7 +68,8 @@ function checkAgainstManifest(session: SessionInfo, model: ResolvedModel): void 
     }
   } else if (dims.length === output.shape.length) {
     const classes = dims.reduce((product, dim) => product * dim, 1);
-    if (classes !== labels.length) throw new AgentError('MODEL_MISMATCH', `${manifest.id}: output has ${classes} classes, the manifest lists ${labels.length} labels`);
+    if (classes !== labels.length)
+      throw new AgentError('MODEL_MISMATCH', `${manifest.id}: output has ${classes} classes, the manifest lists ${labels.length} labels`);
   }
 }
 
@@ -77,7 +78,11 @@ function checkAgainstManifest(session: SessionInfo, model: ResolvedModel): void 
  * CPU last. When a provider is not available in this build or machine (no GPU), the session
  * is made on the CPU alone.
  */
-async function createSession(resolved: ResolvedModel, settings: SessionSettings, threads: InferenceThreads | undefined): Promise<{ session: SessionWorker; providers: string[] }> {
+async function createSession(
+  resolved: ResolvedModel,
+  settings: SessionSettings,
+  threads: InferenceThreads | undefined,
+): Promise<{ session: SessionWorker; providers: string[] }> {
   const { manifest, modelPath } = resolved;
   const options = (executionProviders: string[]): ort.InferenceSession.SessionOptions => ({
     executionProviders,
@@ -98,7 +103,9 @@ async function createSession(resolved: ResolvedModel, settings: SessionSettings,
       firstError ??= error;
     }
   }
-  throw new AgentError('MODEL_LOAD_FAILED', `${manifest.id}: onnxruntime cannot load ${modelPath}: ${errorMessage(firstError).split('\n')[0]}`, { cause: firstError });
+  throw new AgentError('MODEL_LOAD_FAILED', `${manifest.id}: onnxruntime cannot load ${modelPath}: ${errorMessage(firstError).split('\n')[0]}`, {
+    cause: firstError,
+  });
 }
 
 /**
@@ -136,7 +143,12 @@ export class LoadedModel {
   private readonly inputIsUint8: boolean;
   readonly geometry: FrameGeometry;
 
-  private constructor(readonly resolved: ResolvedModel, private readonly session: SessionWorker, scoreThreshold: number | undefined, readonly providers: string[]) {
+  private constructor(
+    readonly resolved: ResolvedModel,
+    private readonly session: SessionWorker,
+    scoreThreshold: number | undefined,
+    readonly providers: string[],
+  ) {
     const { manifest, labels } = resolved;
     const { width, height, layout, dtype } = manifest.input;
     this.geometry = geometryOf(manifest);
@@ -243,7 +255,12 @@ export class LoadedModel {
   async execute(lane: Lane): Promise<void> {
     const started = performance.now();
     try {
-      const outcome = await this.session.run(lane.index, lane.input.buffer as ArrayBuffer, (lane.output?.buffer as ArrayBuffer | undefined) ?? null, lane.outputDims);
+      const outcome = await this.session.run(
+        lane.index,
+        lane.input.buffer as ArrayBuffer,
+        (lane.output?.buffer as ArrayBuffer | undefined) ?? null,
+        lane.outputDims,
+      );
       this.attach(lane, outcome.input, outcome.output);
       lane.outputDims = outcome.outputDims;
     } catch (error) {

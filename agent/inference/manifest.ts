@@ -1,12 +1,12 @@
 import { z } from 'zod';
+import { vehicleTypes } from '../common/vehicle-types.js';
 
 /**
  * The model manifest: the contract every model and every model update is held to.
  * docs/model-manifest.md documents it; `manifestJsonSchema()` publishes it as JSON Schema.
  */
 
-export const vehicleTypes = ['car', 'van', 'truck', 'bus', 'motorcycle', 'bicycle', 'other'] as const;
-export type VehicleType = (typeof vehicleTypes)[number];
+export { vehicleTypes, type VehicleType } from '../common/vehicle-types.js';
 
 const triple = z.tuple([z.number(), z.number(), z.number()]);
 
@@ -27,10 +27,12 @@ const inputSchema = z.strictObject({
   width: z.number().int().min(8).max(4096),
   height: z.number().int().min(8).max(4096),
   colorOrder: z.enum(['BGR', 'RGB']),
-  normalization: z.strictObject({
-    mean: triple.default([0, 0, 0]).describe('Per channel, in colorOrder, on the 0..255 scale.'),
-    std: triple.default([1, 1, 1]).describe('value = (pixel - mean) / std'),
-  }).prefault({}),
+  normalization: z
+    .strictObject({
+      mean: triple.default([0, 0, 0]).describe('Per channel, in colorOrder, on the 0..255 scale.'),
+      std: triple.default([1, 1, 1]).describe('value = (pixel - mean) / std'),
+    })
+    .prefault({}),
   resize: resizeSchema,
 });
 
@@ -40,8 +42,12 @@ const detectionOutput = z.strictObject({
   strides: z.array(z.number().int().positive()).default([8, 16, 32]),
   scoreThreshold: z.number().min(0).max(1).default(0.3),
   nmsIouThreshold: z.number().min(0).max(1).default(0.45),
-  nms: z.enum(['class-agnostic', 'per-class']).default('class-agnostic')
-    .describe('class-agnostic: one box per object whatever its class (the classes are alternative labels of one vehicle; the best other type is kept as the runner-up). per-class: boxes of different classes never suppress each other.'),
+  nms: z
+    .enum(['class-agnostic', 'per-class'])
+    .default('class-agnostic')
+    .describe(
+      'class-agnostic: one box per object whatever its class (the classes are alternative labels of one vehicle; the best other type is kept as the runner-up). per-class: boxes of different classes never suppress each other.',
+    ),
   maxDetections: z.number().int().min(1).max(1000).default(100),
 });
 
@@ -56,10 +62,16 @@ const base = {
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, { error: 'lower-case letters, digits, ".", "_" or "-"' }),
   version: z.string().min(1).max(64),
   description: z.string().optional(),
-  file: z.string().min(1).describe('ONNX file, relative to the manifest\'s directory or the assets directory.'),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional().describe('Checked at load when present.'),
+  file: z.string().min(1).describe("ONNX file, relative to the manifest's directory or the assets directory."),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional()
+    .describe('Checked at load when present.'),
   input: inputSchema,
-  labels: z.union([z.array(z.string()).min(1), z.strictObject({ file: z.string().min(1) })]).describe('Class names in output order, or a file with one per line.'),
+  labels: z
+    .union([z.array(z.string()).min(1), z.strictObject({ file: z.string().min(1) })])
+    .describe('Class names in output order, or a file with one per line.'),
   vehicleTypes: z.record(z.string(), z.enum(vehicleTypes)).describe('Label -> vehicle type; detections of labels not listed are not reported.'),
 };
 

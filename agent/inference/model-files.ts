@@ -49,14 +49,23 @@ export function readManifest(manifestPath: string): ModelManifest {
 function readLabels(manifest: ModelManifest, manifestPath: string, assetsDir: string): string[] {
   if (Array.isArray(manifest.labels)) return manifest.labels;
   const file = locate(manifest.labels.file, manifestPath, assetsDir);
-  if (!file) throw new AgentError('MODEL_FILE_MISSING', `labels file ${manifest.labels.file} of model ${manifest.id} not found next to ${manifestPath} or in ${assetsDir}`);
-  return fs.readFileSync(file, 'utf8').split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  if (!file)
+    throw new AgentError(
+      'MODEL_FILE_MISSING',
+      `labels file ${manifest.labels.file} of model ${manifest.id} not found next to ${manifestPath} or in ${assetsDir}`,
+    );
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
 }
 
 export function resolveModel(manifestPath: string, assetsDir: string = defaultAssetsDir()): ResolvedModel {
   const manifest = readManifest(manifestPath);
   const modelPath = locate(manifest.file, manifestPath, assetsDir);
-  if (!modelPath) throw new AgentError('MODEL_FILE_MISSING', `model file ${manifest.file} of ${manifest.id} not found next to ${manifestPath} or in ${assetsDir}`);
+  if (!modelPath)
+    throw new AgentError('MODEL_FILE_MISSING', `model file ${manifest.file} of ${manifest.id} not found next to ${manifestPath} or in ${assetsDir}`);
   return { manifest, manifestPath, modelPath, labels: readLabels(manifest, manifestPath, assetsDir) };
 }
 

@@ -72,8 +72,10 @@ function sessionWorkerMain(ortPath: string): void {
     try {
       if (!session || !binding) throw new Error('run before the session was opened and bound');
       const data = binding.inputType === 'uint8' ? new Uint8Array(input) : new Float32Array(input);
-      const feeds = (feedsOf[lane] ??= {});
-      const fetches = (fetchesOf[lane] ??= {});
+      feedsOf[lane] ??= {};
+      fetchesOf[lane] ??= {};
+      const feeds = feedsOf[lane];
+      const fetches = fetchesOf[lane];
       feeds[binding.inputName] = new ort.Tensor(binding.inputType, data, binding.inputDims as number[]);
       if (message.output && message.outputDims) {
         // The output is written straight into the buffer the main thread handed over.
@@ -155,7 +157,11 @@ export class SessionWorker {
     this.closing?.();
   };
 
-  private constructor(private readonly worker: Worker, readonly info: SessionInfo, private readonly threads: InferenceThreads | undefined) {
+  private constructor(
+    private readonly worker: Worker,
+    readonly info: SessionInfo,
+    private readonly threads: InferenceThreads | undefined,
+  ) {
     worker.on('message', this.onWorkerMessage);
     worker.on('error', this.onWorkerError);
     worker.on('exit', this.onWorkerExit);
@@ -314,7 +320,11 @@ export class InferenceThreads {
 
 /** A failed run, carrying the lane's buffers back so the lane stays usable. */
 export class RunFailed extends Error {
-  constructor(message: string, readonly input: ArrayBuffer, readonly output: ArrayBuffer | null) {
+  constructor(
+    message: string,
+    readonly input: ArrayBuffer,
+    readonly output: ArrayBuffer | null,
+  ) {
     super(message);
     this.name = 'RunFailed';
   }

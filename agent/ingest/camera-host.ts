@@ -22,12 +22,7 @@ export interface ResolvedSource {
  * itself (a static build), the address is put in the URL; otherwise ffmpeg gets the URL as
  * configured (TLS needs the name for SNI, HTTP servers may host by name).
  */
-export async function resolveSourceHost(
-  cameraId: string,
-  url: string,
-  ffmpegResolves: boolean,
-  lookup: HostLookup = systemLookup,
-): Promise<ResolvedSource> {
+export async function resolveSourceHost(cameraId: string, url: string, ffmpegResolves: boolean, lookup: HostLookup = systemLookup): Promise<ResolvedSource> {
   if (sourceKind(url) === 'file') return { url, address: undefined };
   const parsed = new URL(url);
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');

@@ -2,7 +2,7 @@ import { redactUrl } from '../config/redact.js';
 import type { CameraConfig } from '../config/schema.js';
 import { errorFixes, isAgentError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay } from '../common/backoff.js';
 import { sourceKind, sourceUrlWithCredentials } from '../config/source-url.js';
 import { resolveSourceHost, systemLookup, type HostLookup } from './camera-host.js';
 import { buildFfmpegArgs } from './ffmpeg-args.js';
@@ -72,7 +72,13 @@ export interface CameraStateChange {
  * Failures that retrying fast cannot cure: the camera refused us (retrying only fills its logs
  * and may lock the account), its name does not resolve, or ffmpeg crashes on it.
  */
-const PERSISTENT: ReadonlySet<ErrorCode> = new Set(['SOURCE_UNAUTHORIZED', 'SOURCE_NOT_FOUND', 'SOURCE_INVALID_DATA', 'CAMERA_HOST_UNRESOLVED', 'FFMPEG_CRASHED']);
+const PERSISTENT: ReadonlySet<ErrorCode> = new Set([
+  'SOURCE_UNAUTHORIZED',
+  'SOURCE_NOT_FOUND',
+  'SOURCE_INVALID_DATA',
+  'CAMERA_HOST_UNRESOLVED',
+  'FFMPEG_CRASHED',
+]);
 
 /** Signals by which a process dies of its own fault (not a stop we asked for). */
 const CRASH_SIGNALS: ReadonlySet<string> = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT', 'SIGTRAP', 'SIGSYS']);
@@ -110,7 +116,11 @@ export class CameraSupervisor {
   private fpsWindowFrames = 0;
   private decodeFps = 0;
 
-  constructor(readonly camera: CameraConfig, private readonly settings: SupervisorSettings, private readonly deps: SupervisorDeps) {
+  constructor(
+    readonly camera: CameraConfig,
+    private readonly settings: SupervisorSettings,
+    private readonly deps: SupervisorDeps,
+  ) {
     const frameBytes = bytesPerFrame(settings.geometry);
     this.slot = new LatestFrameSlot(camera.id, settings.geometry.width, settings.geometry.height, frameBytes, camera.roi);
     this.reader = new FrameReader(this.slot, frameBytes, deps.firstSeq ?? 0);
@@ -138,7 +148,7 @@ export class CameraSupervisor {
   snapshot(): CameraState {
     const now = Date.now();
     if (now - this.fpsWindowStart >= FPS_WINDOW_MS) {
-      this.decodeFps = Math.round(((this.slot.framesIn - this.fpsWindowFrames) * 1000 / (now - this.fpsWindowStart)) * 10) / 10;
+      this.decodeFps = Math.round((((this.slot.framesIn - this.fpsWindowFrames) * 1000) / (now - this.fpsWindowStart)) * 10) / 10;
       this.fpsWindowStart = now;
       this.fpsWindowFrames = this.slot.framesIn;
     }
@@ -203,7 +213,12 @@ export class CameraSupervisor {
       let line: string | undefined;
       let exit: Record<string, unknown> = {};
       try {
-        const target = await resolveSourceHost(this.camera.id, sourceUrlWithCredentials(this.camera), this.settings.capabilities.resolvesHostNames, this.deps.lookup ?? systemLookup);
+        const target = await resolveSourceHost(
+          this.camera.id,
+          sourceUrlWithCredentials(this.camera),
+          this.settings.capabilities.resolvesHostNames,
+          this.deps.lookup ?? systemLookup,
+        );
         if (target.address !== undefined && target.address !== lastAddress) {
           this.log.info({ address: target.address, passedToFfmpeg: !this.settings.capabilities.resolvesHostNames }, 'camera host resolved');
           lastAddress = target.address;
@@ -217,7 +232,10 @@ export class CameraSupervisor {
           return;
         }
         code = stalled ? 'SOURCE_STALLED' : (stderr.errorCode ?? exitFailureCode(exitCode, signal));
-        line = code === 'FFMPEG_CRASHED' ? `ffmpeg ${this.settings.capabilities.path} was killed by ${signal}${stderr.errorLine ? ` after: ${stderr.errorLine}` : ' without a word'}` : stderr.errorLine;
+        line =
+          code === 'FFMPEG_CRASHED'
+            ? `ffmpeg ${this.settings.capabilities.path} was killed by ${signal}${stderr.errorLine ? ` after: ${stderr.errorLine}` : ' without a word'}`
+            : stderr.errorLine;
         exit = { exitCode, signal };
       } catch (error) {
         if (!isAgentError(error) || error.code !== 'CAMERA_HOST_UNRESOLVED') throw error;
@@ -232,7 +250,8 @@ export class CameraSupervisor {
       attempt = this.slot.framesIn > framesBefore ? 0 : attempt + 1;
       const cap = PERSISTENT.has(code) ? this.settings.backoff.maxWhenRejected : this.settings.backoff.max;
       const delay = backoffDelay(attempt, this.settings.backoff.initial, cap, this.deps.random);
-      if (code === 'CAMERA_HOST_UNRESOLVED' || code === 'FFMPEG_CRASHED') this.log.warn({ error: code, problem: line, fix: errorFixes[code], retryInMs: delay }, 'camera cannot be opened');
+      if (code === 'CAMERA_HOST_UNRESOLVED' || code === 'FFMPEG_CRASHED')
+        this.log.warn({ error: code, problem: line, fix: errorFixes[code], retryInMs: delay }, 'camera cannot be opened');
       this.setState('backoff', { error: code, ...exit, retryInMs: delay });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
@@ -296,16 +315,19 @@ export class CameraSupervisor {
     process.child.stderr.on('data', (text: string) => stderr.push(text));
 
     // Stdout freshness, not ffmpeg's own timeouts: a camera can stay connected and send nothing.
-    const stallCheck = setInterval(() => {
-      if (stdout.isPaused()) return; // waiting for the model, not for the camera
-      const lastActivity = Math.max(this.reader.lastFrameAt, startedAt, resumedAt);
-      const silentMs = Date.now() - lastActivity;
-      if (silentMs > this.settings.stallTimeoutMs && process.running && !this.stopping && !stalled) {
-        stalled = true;
-        this.setState('stalled', { noFrameForMs: silentMs });
-        void process.stop(false);
-      }
-    }, Math.min(250, this.settings.stallTimeoutMs / 4));
+    const stallCheck = setInterval(
+      () => {
+        if (stdout.isPaused()) return; // waiting for the model, not for the camera
+        const lastActivity = Math.max(this.reader.lastFrameAt, startedAt, resumedAt);
+        const silentMs = Date.now() - lastActivity;
+        if (silentMs > this.settings.stallTimeoutMs && process.running && !this.stopping && !stalled) {
+          stalled = true;
+          this.setState('stalled', { noFrameForMs: silentMs });
+          void process.stop(false);
+        }
+      },
+      Math.min(250, this.settings.stallTimeoutMs / 4),
+    );
 
     let closed = false;
     stdout.once('close', () => {

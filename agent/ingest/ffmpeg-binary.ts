@@ -132,7 +132,11 @@ export async function probeFfmpeg(path: string): Promise<FfmpegCapabilities> {
     major,
     rtspTimeoutOption: /^\s*-stimeout\b/m.test(rtspHelp) ? '-stimeout' : '-timeout',
     hasFpsMode: major !== undefined && major >= 5,
-    hwaccels: hwaccelList.split('\n').slice(1).map((line) => line.trim()).filter((line) => /^[a-z0-9_]+$/.test(line)),
+    hwaccels: hwaccelList
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim())
+      .filter((line) => /^[a-z0-9_]+$/.test(line)),
     demuxers: { rtsp: formats['rtsp']?.canDemux === true, mjpeg: formats['mjpeg']?.canDemux === true },
     resolvesHostNames: !isStaticElf(path),
   };

@@ -18,7 +18,10 @@ export class FfmpegStderr {
   errorLine: string | undefined;
   sourceSize: { width: number; height: number } | undefined;
 
-  constructor(private readonly log: Logger, private readonly errorBudget: ErrorLineBudget) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly errorBudget: ErrorLineBudget,
+  ) {}
 
   push(text: string): void {
     this.pending += text;
@@ -49,7 +52,10 @@ export class ErrorLineBudget {
   private minute = 0;
   private used = 0;
 
-  constructor(private readonly perMinute = ERROR_LINES_PER_MINUTE, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly perMinute = ERROR_LINES_PER_MINUTE,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   take(): boolean {
     const minute = Math.floor(this.now() / 60_000);

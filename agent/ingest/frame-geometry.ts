@@ -1,8 +1,5 @@
 /** What ffmpeg must hand the model: the input size, pixel order and how to fit the picture in. */
-export type ResizeMode =
-  | { mode: 'letterbox'; padValue: number; anchor: 'top-left' | 'center' }
-  | { mode: 'stretch' }
-  | { mode: 'center-crop' };
+export type ResizeMode = { mode: 'letterbox'; padValue: number; anchor: 'top-left' | 'center' } | { mode: 'stretch' } | { mode: 'center-crop' };
 
 export interface FrameGeometry {
   width: number;
@@ -41,9 +38,7 @@ export function placementInto(target: Placement, geometry: FrameGeometry, source
     target.offsetY = 0;
     return target;
   }
-  const ratio = resize.mode === 'letterbox'
-    ? Math.min(width / sourceWidth, height / sourceHeight)
-    : Math.max(width / sourceWidth, height / sourceHeight);
+  const ratio = resize.mode === 'letterbox' ? Math.min(width / sourceWidth, height / sourceHeight) : Math.max(width / sourceWidth, height / sourceHeight);
   const centred = resize.mode === 'center-crop' || resize.anchor === 'center';
   target.scaleX = ratio;
   target.scaleY = ratio;

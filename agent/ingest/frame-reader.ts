@@ -20,7 +20,12 @@ export class FrameReader {
   lastFrameAt = 0;
   waitForModel = false;
 
-  constructor(private readonly slot: LatestFrameSlot, private readonly frameBytes: number, firstSeq = 0, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly slot: LatestFrameSlot,
+    private readonly frameBytes: number,
+    firstSeq = 0,
+    private readonly now: () => number = Date.now,
+  ) {
     this.seq = firstSeq;
   }
 

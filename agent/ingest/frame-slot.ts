@@ -15,7 +15,13 @@ export class LatestFrameSlot {
   framesIn = 0;
   dropped = 0;
 
-  constructor(readonly cameraId: string, width: number, height: number, bytesPerFrame: number, roi?: Roi) {
+  constructor(
+    readonly cameraId: string,
+    width: number,
+    height: number,
+    bytesPerFrame: number,
+    roi?: Roi,
+  ) {
     const make = (): Frame => ({ cameraId, seq: 0, capturedAt: 0, width, height, sourceWidth: 0, sourceHeight: 0, roi, data: Buffer.alloc(bytesPerFrame) });
     this.writing = make();
     this.free.push(make(), make());

@@ -41,8 +41,19 @@ export class IngestService implements Service {
     this.capabilities = await probeFfmpeg(path);
     const wrapper = fs.existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--'] : [];
     if (wrapper.length === 0) log.warn({ missing: SETPRIV }, 'ffmpeg children will not be killed if the agent is SIGKILLed');
-    log.info({ ffmpeg: path, origin, version: this.capabilities.version, rtspTimeout: this.capabilities.rtspTimeoutOption, resolvesHostNames: this.capabilities.resolvesHostNames, hwaccels: this.capabilities.hwaccels }, 'ffmpeg probed');
-    if (origin === 'bundled') log.info({ fix: 'apt install ffmpeg (Debian 12: 5.1)' }, 'using the bundled static ffmpeg 4.1 (2018): Debian\'s ffmpeg is preferred when installed');
+    log.info(
+      {
+        ffmpeg: path,
+        origin,
+        version: this.capabilities.version,
+        rtspTimeout: this.capabilities.rtspTimeoutOption,
+        resolvesHostNames: this.capabilities.resolvesHostNames,
+        hwaccels: this.capabilities.hwaccels,
+      },
+      'ffmpeg probed',
+    );
+    if (origin === 'bundled')
+      log.info({ fix: 'apt install ffmpeg (Debian 12: 5.1)' }, "using the bundled static ffmpeg 4.1 (2018): Debian's ffmpeg is preferred when installed");
     if (signal.aborted) return;
     this.settings = {
       capabilities: this.capabilities,

@@ -6,7 +6,10 @@ import type { ErrorCode } from '../errors.js';
  */
 const PATTERNS: Array<[RegExp, ErrorCode]> = [
   // Our own argv or the camera's settings are wrong: retrying cannot help.
-  [/Unrecognized option|Option \S+ not found|No such filter|Error (?:parsing|initializing) (?:filter|a simple filtergraph)|Unknown decoder|Protocol not found|Device creation failed|Failed setup for format/i, 'CAMERA_CONFIG_REJECTED'],
+  [
+    /Unrecognized option|Option \S+ not found|No such filter|Error (?:parsing|initializing) (?:filter|a simple filtergraph)|Unknown decoder|Protocol not found|Device creation failed|Failed setup for format/i,
+    'CAMERA_CONFIG_REJECTED',
+  ],
   [/401 Unauthorized|403 Forbidden|authorization failed/i, 'SOURCE_UNAUTHORIZED'],
   [/404 Not Found|No such file or directory|Server returned 4\d\d/i, 'SOURCE_NOT_FOUND'],
   [/Connection refused/i, 'SOURCE_REFUSED'],

@@ -14,7 +14,12 @@ import { parseInputVideoSize } from './stderr-classifier.js';
  * ffmpeg's input stream line. `model run` and its tests use it, so a model checked on a snapshot
  * sees exactly what it would see live.
  */
-export async function readStillFrame(file: string, geometry: FrameGeometry, capabilities: Pick<FfmpegCapabilities, 'path' | 'rtspTimeoutOption' | 'hasFpsMode'>, cameraId = 'still'): Promise<Frame> {
+export async function readStillFrame(
+  file: string,
+  geometry: FrameGeometry,
+  capabilities: Pick<FfmpegCapabilities, 'path' | 'rtspTimeoutOption' | 'hasFpsMode'>,
+  cameraId = 'still',
+): Promise<Frame> {
   if (!fs.existsSync(file)) throw new AgentError('IMAGE_UNREADABLE', `${file} does not exist`);
   const camera = cameraSchema.parse({ id: 'still', url: file, sampleFps: null, loop: false, realtime: false });
   const args = buildFfmpegArgs({ camera, url: file, capabilities, geometry, hwaccel: 'none', socketTimeoutSeconds: 10 });
@@ -41,10 +46,18 @@ export async function readStillFrame(file: string, geometry: FrameGeometry, capa
   }
   const data = Buffer.concat(chunks);
   if (data.length < size) {
-    const last = stderr.trim().split('\n').filter((line) => /error|invalid|failed/i.test(line)).slice(-1)[0] ?? `exit code ${code}`;
+    const last =
+      stderr
+        .trim()
+        .split('\n')
+        .filter((line) => /error|invalid|failed/i.test(line))
+        .slice(-1)[0] ?? `exit code ${code}`;
     throw new AgentError('IMAGE_UNREADABLE', `${file}: ffmpeg could not decode a picture from it: ${last.trim()}`);
   }
-  const source = stderr.split('\n').map(parseInputVideoSize).find((found) => found !== undefined);
+  const source = stderr
+    .split('\n')
+    .map(parseInputVideoSize)
+    .find((found) => found !== undefined);
   return {
     cameraId,
     seq: 0,

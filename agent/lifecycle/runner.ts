@@ -14,7 +14,10 @@ export interface StopReport {
 export class ServiceRunner {
   private readonly started: Service[] = [];
 
-  constructor(private readonly services: readonly Service[], private readonly log: Logger) {}
+  constructor(
+    private readonly services: readonly Service[],
+    private readonly log: Logger,
+  ) {}
 
   async start(signal: AbortSignal): Promise<void> {
     for (const service of this.services) {
@@ -26,7 +29,9 @@ export class ServiceRunner {
         await service.start(signal);
       } catch (error) {
         if (signal.aborted) throw new AgentError('STARTUP_ABORTED', `startup aborted during ${service.name}`, { cause: error });
-        throw error instanceof AgentError ? error : new AgentError('STARTUP_FAILED', `${service.name} failed to start: ${errorMessage(error)}`, { cause: error });
+        throw error instanceof AgentError
+          ? error
+          : new AgentError('STARTUP_FAILED', `${service.name} failed to start: ${errorMessage(error)}`, { cause: error });
       }
       this.log.info({ service: service.name }, 'started');
     }

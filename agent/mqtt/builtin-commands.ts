@@ -3,7 +3,7 @@ import { noArgsSchema, pingResultSchema, statusResultSchema } from './command-sc
 import { defineCommand, type CommandHandler } from './commands.js';
 
 /** `ping`: is the device there and answering? */
-export function pingCommand(now: () => Date = () => new Date()): CommandHandler {
+export function pingCommandHandler(now: () => Date = () => new Date()): CommandHandler {
   return defineCommand({
     description: 'Answers at once: the device is connected and its command path works.',
     args: noArgsSchema,
@@ -13,9 +13,9 @@ export function pingCommand(now: () => Date = () => new Date()): CommandHandler 
 }
 
 /** `status`: every service's health, as the runner reports it (the same record as status.json). */
-export function statusCommand(health: () => Record<string, Health>): CommandHandler {
+export function statusCommandHandler(health: () => Record<string, Health>): CommandHandler {
   return defineCommand({
-    description: 'Every service\'s health: cameras, model, storage, MQTT link, outbox, commands.',
+    description: "Every service's health: cameras, model, storage, MQTT link, outbox, commands.",
     args: noArgsSchema,
     result: statusResultSchema,
     run: async () => health(),

@@ -48,15 +48,21 @@ const REJECTION_LOG_PERIOD_MS = 60_000;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 class CommandError {
-  constructor(readonly code: CommandErrorCode, readonly message: string) {}
+  constructor(
+    readonly code: CommandErrorCode,
+    readonly message: string,
+  ) {}
 }
 
 function describeIssues(issues: readonly z.core.$ZodIssue[], prefix: string): string {
-  return issues.slice(0, 3).map((issue) => {
-    const at = [prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.');
-    if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => `unknown field "${at ? `${at}.` : ''}${key}"`).join(', ');
-    return `${at || '(payload)'}: ${issue.message}`;
-  }).join('; ');
+  return issues
+    .slice(0, 3)
+    .map((issue) => {
+      const at = [prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.');
+      if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => `unknown field "${at ? `${at}.` : ''}${key}"`).join(', ');
+      return `${at || '(payload)'}: ${issue.message}`;
+    })
+    .join('; ');
 }
 
 /**
@@ -150,7 +156,10 @@ export class CommandRouter implements Service {
   private decode(message: Pick<IncomingMessage, 'payload' | 'retain'>): Record<string, unknown> {
     const { payload } = message;
     if (payload.length > this.deps.maxPayloadBytes) {
-      throw new CommandError('COMMAND_TOO_LARGE', `payload is ${payload.length} bytes; the limit is ${this.deps.maxPayloadBytes} (mqtt.commands.maxPayloadBytes)`);
+      throw new CommandError(
+        'COMMAND_TOO_LARGE',
+        `payload is ${payload.length} bytes; the limit is ${this.deps.maxPayloadBytes} (mqtt.commands.maxPayloadBytes)`,
+      );
     }
     if (message.retain) throw new CommandError('COMMAND_INVALID', 'retained command not executed: publish commands with retain false');
     if (payload.length === 0) throw new CommandError('COMMAND_INVALID_JSON', 'empty payload: send a JSON object, at least {}');
@@ -167,7 +176,10 @@ export class CommandRouter implements Service {
       throw new CommandError('COMMAND_INVALID_JSON', `payload is not JSON: ${errorMessage(error)}`);
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new CommandError('COMMAND_INVALID_JSON', `payload must be a JSON object, not ${Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`}`);
+      throw new CommandError(
+        'COMMAND_INVALID_JSON',
+        `payload must be a JSON object, not ${Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`}`,
+      );
     }
     return value as Record<string, unknown>;
   }
@@ -198,7 +210,13 @@ export class CommandRouter implements Service {
     if (now - this.lastRejectionLogAt < REJECTION_LOG_PERIOD_MS) return;
     this.lastRejectionLogAt = now;
     this.deps.log.warn(
-      { command: name.slice(0, 64), code: failure.code, err: failure.message.slice(0, 200), rejectedSinceLastLine: this.rejectedSinceLog, rejected: Object.fromEntries(this.rejected) },
+      {
+        command: name.slice(0, 64),
+        code: failure.code,
+        err: failure.message.slice(0, 200),
+        rejectedSinceLastLine: this.rejectedSinceLog,
+        rejected: Object.fromEntries(this.rejected),
+      },
       'command rejected (further rejections are counted in health and logged at most once a minute)',
     );
     this.rejectedSinceLog = 0;
@@ -208,7 +226,14 @@ export class CommandRouter implements Service {
     return {
       ok: true,
       state: this.started ? 'listening' : 'stopped',
-      detail: { commands: [...this.handlers.keys()], received: this.received, answered: this.answered, repliesLost: this.repliesLost, running: this.running, rejected: Object.fromEntries(this.rejected) },
+      detail: {
+        commands: [...this.handlers.keys()],
+        received: this.received,
+        answered: this.answered,
+        repliesLost: this.repliesLost,
+        running: this.running,
+        rejected: Object.fromEntries(this.rejected),
+      },
     };
   }
 }

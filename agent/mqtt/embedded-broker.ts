@@ -15,7 +15,11 @@ export class EmbeddedBroker implements Service {
   private clients = 0;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(private readonly host: string, private readonly port: number, private readonly log: Logger) {}
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly log: Logger,
+  ) {}
 
   get url(): string {
     const host = this.host === '0.0.0.0' ? '127.0.0.1' : this.host;

@@ -5,7 +5,7 @@ import type { MqttConfig } from '../config/schema.js';
 import { AgentError, errorMessage } from '../errors.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
-import { ReconnectBackoff } from './backoff.js';
+import { RetryBackoff } from '../common/backoff.js';
 import { classifyConnectFailure, describeFailure, type ConnectFailure, type LinkFailureState } from './connect-failure.js';
 import { topicMatches } from './topics.js';
 
@@ -67,7 +67,7 @@ export class MqttLink implements Service {
   private connects = 0;
   private connectedAt = 0;
   private baseOptions: IClientOptions | undefined;
-  private readonly backoff: ReconnectBackoff;
+  private readonly backoff: RetryBackoff;
   private readonly connectListeners = new Set<() => void>();
   private readonly stateListeners = new Set<(state: LinkState) => void>();
   private readonly subscriptions = new Map<string, (message: IncomingMessage) => void>();
@@ -76,7 +76,14 @@ export class MqttLink implements Service {
 
   constructor(private readonly deps: MqttLinkDeps) {
     this.protocolVersion = deps.config.protocol === '3.1.1' ? 4 : 5;
-    this.backoff = new ReconnectBackoff(deps.config.reconnectMs, Math.max(deps.config.reconnectMs, deps.config.reconnectMaxMs), STABLE_CONNECTION_MS, deps.random);
+    // Never sooner than reconnectMs: a broker gets at least that long between attempts.
+    this.backoff = new RetryBackoff(
+      deps.config.reconnectMs,
+      Math.max(deps.config.reconnectMs, deps.config.reconnectMaxMs),
+      STABLE_CONNECTION_MS,
+      deps.random,
+      deps.config.reconnectMs,
+    );
   }
 
   get connected(): boolean {
@@ -251,7 +258,7 @@ export class MqttLink implements Service {
     if (this.stopping) return;
     let delay: number;
     if (wasConnected) {
-      this.backoff.disconnectedAfter(Date.now() - this.connectedAt);
+      this.backoff.succeededFor(Date.now() - this.connectedAt);
       this.failure = error === undefined ? undefined : classifyConnectFailure(error);
       delay = this.backoff.next();
       this.setState('connecting', { err: this.failure ? describeFailure(this.failure) : 'connection closed', retryInMs: delay });

@@ -133,7 +133,10 @@ export class OutboxDrain implements Service {
           if (live.length < rows.length) await yieldToEventLoop();
           if (live.length === 0) continue;
           this.inFlight += live.length;
-          window.push({ rows: live, outcomes: Promise.allSettled(live.map((row) => publisher.publish(row.topic, row.payload, row.qos, row.retain, row.expiresAt))) });
+          window.push({
+            rows: live,
+            outcomes: Promise.allSettled(live.map((row) => publisher.publish(row.topic, row.payload, row.qos, row.retain, row.expiresAt))),
+          });
           // One batch per turn of the event loop, also while the window fills up.
           await yieldToEventLoop();
         }
@@ -149,7 +152,9 @@ export class OutboxDrain implements Service {
         moved += acknowledged;
         if (acknowledged < outcomes.length) {
           failed = true;
-          this.noteError((outcomes[acknowledged] as PromiseRejectedResult).reason, 'outbox publish failed: will resend', { unacknowledged: outcomes.length - acknowledged });
+          this.noteError((outcomes[acknowledged] as PromiseRejectedResult).reason, 'outbox publish failed: will resend', {
+            unacknowledged: outcomes.length - acknowledged,
+          });
         } else {
           this.lastError = undefined;
           this.lastErrorKey = undefined;
@@ -176,7 +181,8 @@ export class OutboxDrain implements Service {
     }
     if (expired.length > 0) {
       outbox.dropExpired(expired);
-      if (this.expired === 0) this.deps.log.warn({ dropped: expired.length }, 'outbox messages expired before the broker took them: dropped (counted in outbox_expired)');
+      if (this.expired === 0)
+        this.deps.log.warn({ dropped: expired.length }, 'outbox messages expired before the broker took them: dropped (counted in outbox_expired)');
       this.expired += expired.length;
     }
     return live;

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { pingCommand, statusCommand } from './builtin-commands.js';
+import { pingCommandHandler, statusCommandHandler } from './builtin-commands.js';
 import { commandEnvelopeSchema, commandReplySchema } from './command-schemas.js';
 import type { CommandHandler } from './commands.js';
-import { resultPayloadSchema } from './result-schema.js';
+import { resultPayloadSchema } from '../storage/result-payload.js';
 import { deviceTopics } from './topics.js';
 
 /** The payload schemas owned by other folders, handed in by scripts/gen-docs.mjs and the docs test. */
@@ -16,7 +16,7 @@ export interface PayloadSchemaInputs {
 
 /** The commands every agent answers, for the docs (their run() is never called here). */
 export function builtinCommandsForDocs(): Record<string, CommandHandler> {
-  return { ping: pingCommand(), status: statusCommand(() => ({})) };
+  return { ping: pingCommandHandler(), status: statusCommandHandler(() => ({})) };
 }
 
 /** Payloads we send are documented as produced ('output'); requests as accepted ('input': defaults are optional). */
@@ -38,7 +38,12 @@ export function mqttSchemasMarkdown(inputs: PayloadSchemaInputs): string {
   section(`\`${topics.results}\``, 'One message per inferred frame.', resultPayloadSchema);
   section(`\`${topics.telemetry}\``, 'One message per telemetry sample (`telemetry.intervalSeconds`).', inputs.telemetry);
   section(`\`${topics.events}\``, 'One message per event (state changes, errors, alerts).', inputs.events);
-  section(`\`${topics.command('<name>')}\` (request)`, 'Every command takes this envelope; `args` is checked against the command\'s own schema below.', commandEnvelopeSchema, 'input');
+  section(
+    `\`${topics.command('<name>')}\` (request)`,
+    "Every command takes this envelope; `args` is checked against the command's own schema below.",
+    commandEnvelopeSchema,
+    'input',
+  );
   section(`\`${topics.commandReply('<name>')}\` (reply)`, 'Exactly one per request.', commandReplySchema);
   for (const name of Object.keys(commands).sort()) {
     const handler = commands[name]!;

@@ -13,7 +13,13 @@ import { quantizeWeights } from './qdq-rewrite.js';
  * the whole model's drift per layer and correcting all layers at once over-corrects (tried:
  * recall fell to 0.12), because a layer's drift is mostly inherited from the layers before.
  */
-export async function correctedBiases(index: GraphIndex, plan: QdqPlan, inputs: ModelInput[], threads: number, weightBits: 7 | 8): Promise<Map<string, Float32Array>> {
+export async function correctedBiases(
+  index: GraphIndex,
+  plan: QdqPlan,
+  inputs: ModelInput[],
+  threads: number,
+  weightBits: 7 | 8,
+): Promise<Map<string, Float32Array>> {
   const convs = plan.convs.filter((conv) => conv.input[2]);
   const tensors = [...new Set(convs.map((conv) => conv.input[0]!))];
   const means = new Map<string, Float64Array>();
@@ -24,7 +30,10 @@ export async function correctedBiases(index: GraphIndex, plan: QdqPlan, inputs: 
     const dims = dimsOf(index.initializers.get(conv.input[1]!)!);
     const channels = dims[1]! * convGroup(conv);
     let sum = means.get(name);
-    if (!sum) means.set(name, (sum = new Float64Array(channels)));
+    if (!sum) {
+      sum = new Float64Array(channels);
+      means.set(name, sum);
+    }
     const plane = values.length / channels;
     for (let c = 0; c < channels; c++) {
       let total = 0;

@@ -71,7 +71,12 @@ async function runFfmpeg(ffmpeg: string, args: string[], geometry: FrameGeometry
   const all = Buffer.concat(chunks);
   const count = Math.min(Math.floor(all.length / size), maxFrames ?? Number.POSITIVE_INFINITY);
   if (count === 0 && code !== 0) {
-    const last = stderr.trim().split('\n').filter((line) => line.trim() !== '').slice(-1)[0] ?? `exit code ${code}`;
+    const last =
+      stderr
+        .trim()
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .slice(-1)[0] ?? `exit code ${code}`;
     throw new AgentError('QUANTIZE_SOURCE_FAILED', `${what}: ffmpeg failed: ${last}`);
   }
   return Array.from({ length: count }, (_, i) => Buffer.from(all.subarray(i * size, (i + 1) * size)));
@@ -82,33 +87,69 @@ function fileCamera(file: string, fps: number): CameraConfig {
 }
 
 /** The ffmpeg argv the agent would use for this camera, with a frame limit for live sources. */
-function agentArgs(camera: CameraConfig, url: string, geometry: FrameGeometry, capabilities: { rtspTimeoutOption: '-stimeout' | '-timeout'; hasFpsMode: boolean }): string[] {
+function agentArgs(
+  camera: CameraConfig,
+  url: string,
+  geometry: FrameGeometry,
+  capabilities: { rtspTimeoutOption: '-stimeout' | '-timeout'; hasFpsMode: boolean },
+): string[] {
   const args = buildFfmpegArgs({ camera, url, capabilities, geometry, hwaccel: 'none', socketTimeoutSeconds: 10 });
   return ['-nostdin', ...args.map((arg) => (arg === 'info' ? 'error' : arg))];
 }
 
-export async function readSourceFrames(source: CalibrationSource, geometry: FrameGeometry, limit: number, ffmpeg: string = bundledFfmpegPath()): Promise<SourceFrames> {
+export async function readSourceFrames(
+  source: CalibrationSource,
+  geometry: FrameGeometry,
+  limit: number,
+  ffmpeg: string = bundledFfmpegPath(),
+): Promise<SourceFrames> {
   let frames: Buffer[] = [];
   let labels: string[] = [];
   const what = describeSource(source);
   if (source.kind === 'images') {
     let names: string[];
     try {
-      names = fs.readdirSync(source.dir).filter((name) => IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase())).sort();
+      names = fs
+        .readdirSync(source.dir)
+        .filter((name) => IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase()))
+        .sort();
     } catch (error) {
       throw new AgentError('QUANTIZE_SOURCE_FAILED', `${what}: the folder cannot be read: ${errorMessage(error)}`, { cause: error });
     }
     for (const name of names.slice(0, limit)) {
       const file = path.join(source.dir, name);
-      const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-i', file, '-vf', videoFilter(geometry, null), '-frames:v', '1', '-pix_fmt', geometry.pixelFormat, '-f', 'rawvideo', 'pipe:1'];
+      const args = [
+        '-nostdin',
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-i',
+        file,
+        '-vf',
+        videoFilter(geometry, null),
+        '-frames:v',
+        '1',
+        '-pix_fmt',
+        geometry.pixelFormat,
+        '-f',
+        'rawvideo',
+        'pipe:1',
+      ];
       frames.push(...(await runFfmpeg(ffmpeg, args, geometry, `${what}: ${name}`)));
       labels.push(name);
     }
   } else if (source.kind === 'video') {
     if (!fs.existsSync(source.file)) throw new AgentError('QUANTIZE_SOURCE_FAILED', `${what}: ${source.file} does not exist`);
-    const all = await runFfmpeg(ffmpeg, agentArgs(fileCamera(source.file, source.fps), source.file, geometry, { rtspTimeoutOption: '-stimeout', hasFpsMode: false }), geometry, what);
+    const all = await runFfmpeg(
+      ffmpeg,
+      agentArgs(fileCamera(source.file, source.fps), source.file, geometry, { rtspTimeoutOption: '-stimeout', hasFpsMode: false }),
+      geometry,
+      what,
+    );
     // ffmpeg's fps filter emits frame i at i / fps seconds.
-    const kept = all.map((frame, i) => ({ frame, at: i / source.fps })).filter(({ at }) => source.seconds === 'all' || (Math.floor(at + 1e-9) % 2 === 0) === (source.seconds === 'even'));
+    const kept = all
+      .map((frame, i) => ({ frame, at: i / source.fps }))
+      .filter(({ at }) => source.seconds === 'all' || (Math.floor(at + 1e-9) % 2 === 0) === (source.seconds === 'even'));
     // Spread over the whole selection rather than its start, so the scene's variety is seen.
     const picked = kept.length <= limit ? kept : Array.from({ length: limit }, (_, i) => kept[Math.floor((i * kept.length) / limit)]!);
     frames = picked.map(({ frame }) => frame);
@@ -117,7 +158,10 @@ export async function readSourceFrames(source: CalibrationSource, geometry: Fram
     const { config } = loadConfig({ file: source.configFile });
     const camera = config.cameras.find((candidate) => candidate.id === source.cameraId);
     if (!camera) {
-      throw new AgentError('QUANTIZE_SOURCE_FAILED', `${what}: no camera "${source.cameraId}" in the config (it has ${config.cameras.map((candidate) => candidate.id).join(', ')})`);
+      throw new AgentError(
+        'QUANTIZE_SOURCE_FAILED',
+        `${what}: no camera "${source.cameraId}" in the config (it has ${config.cameras.map((candidate) => candidate.id).join(', ')})`,
+      );
     }
     // The ffmpeg the agent would run for this camera, and its host resolved the same way.
     const binary = chooseFfmpeg(config.ffmpeg.path).path;
@@ -133,6 +177,7 @@ export async function readSourceFrames(source: CalibrationSource, geometry: Fram
     frames = await runFfmpeg(binary, agentArgs(live, url, geometry, capabilities), geometry, what, limit);
     labels = frames.map((_, i) => `${camera.id}#${i}`);
   }
-  if (frames.length === 0) throw new AgentError('QUANTIZE_NO_FRAMES', `${what}: no frames${source.kind === 'images' ? ' (no .jpg, .png, .bmp or .webp files)' : ''}`);
+  if (frames.length === 0)
+    throw new AgentError('QUANTIZE_NO_FRAMES', `${what}: no frames${source.kind === 'images' ? ' (no .jpg, .png, .bmp or .webp files)' : ''}`);
   return { frames, labels };
 }

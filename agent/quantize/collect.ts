@@ -13,7 +13,14 @@ export interface ModelInput {
 
 /** Session options for calibration and measurement; the arena is off, as in the agent. */
 export function sessionOptions(threads: number, optimization: 'disabled' | 'all' = 'all'): ort.InferenceSession.SessionOptions {
-  return { executionProviders: ['cpu'], graphOptimizationLevel: optimization, intraOpNumThreads: threads, interOpNumThreads: 1, enableCpuMemArena: false, logSeverityLevel: 3 };
+  return {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: optimization,
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    enableCpuMemArena: false,
+    logSeverityLevel: 3,
+  };
 }
 
 export async function createSession(bytes: Uint8Array, threads: number, optimization: 'disabled' | 'all' = 'all'): Promise<ort.InferenceSession> {

@@ -11,7 +11,20 @@ import { runQuantizeJob, writeAtomically } from './run.js';
  * YOLOX-nano's layers kept float: the stem (the Focus conv and the first depthwise block) and
  * the 9 prediction convs, the ones that quantize worst (quantizing all of them: recall 0.35).
  */
-export const YOLOX_NANO_KEEP_FLOAT = ['Conv_41', 'Conv_44', 'Conv_47', 'Conv_314', 'Conv_327', 'Conv_328', 'Conv_347', 'Conv_360', 'Conv_361', 'Conv_380', 'Conv_393', 'Conv_394'];
+export const YOLOX_NANO_KEEP_FLOAT = [
+  'Conv_41',
+  'Conv_44',
+  'Conv_47',
+  'Conv_314',
+  'Conv_327',
+  'Conv_328',
+  'Conv_347',
+  'Conv_360',
+  'Conv_361',
+  'Conv_380',
+  'Conv_393',
+  'Conv_394',
+];
 
 /**
  * Those, plus the five next-worst convs by the sensitivity sweep (`--sweep 8` on the demo clip's
@@ -86,17 +99,20 @@ export async function deriveDefaultModels(destDir: string, progress: (line: stri
   const output = path.join(destDir, LOCAL_INT8);
   progress(`derive: making ${LOCAL_INT8} from yolox-nano.onnx, calibrated on ${CALIBRATION_FRAMES} frames of ${CALIBRATION_CLIP} (about a minute)`);
   const fps = 4;
-  const { result, threshold } = await runQuantizeJob({
-    floatModel: resolveModel(path.join(manifestsDir(), FLOAT_MANIFEST), destDir),
-    output,
-    calibration: { kind: 'video', file: clip, fps, seconds: 'even' },
-    frames: CALIBRATION_FRAMES,
-    options: { ...DEFAULT_OPTIONS, keepFloat: YOLOX_NANO_KEEP_FLOAT_SWEPT },
-    evaluate: [],
-    speed: undefined,
-    sweep: 0,
-    report: path.join(destDir, `${LOCAL_INT8}.report.json`),
-  }, progress);
+  const { result, threshold } = await runQuantizeJob(
+    {
+      floatModel: resolveModel(path.join(manifestsDir(), FLOAT_MANIFEST), destDir),
+      output,
+      calibration: { kind: 'video', file: clip, fps, seconds: 'even' },
+      frames: CALIBRATION_FRAMES,
+      options: { ...DEFAULT_OPTIONS, keepFloat: YOLOX_NANO_KEEP_FLOAT_SWEPT },
+      evaluate: [],
+      speed: undefined,
+      sweep: 0,
+      report: path.join(destDir, `${LOCAL_INT8}.report.json`),
+    },
+    progress,
+  );
   const provenance: Provenance = {
     madeBy: 'cctv-agent model quantize',
     input: { file: 'yolox-nano.onnx', sha256: floatSha },
@@ -111,7 +127,8 @@ export async function deriveDefaultModels(destDir: string, progress: (line: stri
   };
   writeAtomically(provenanceFile(destDir), `${JSON.stringify(provenance, null, 2)}\n`);
   writeAtomically(derivedManifestFile(destDir), `${JSON.stringify(derivedManifest(provenance), null, 2)}\n`);
-  const thresholdNote = provenance.scoreThreshold === null ? '' : `, score threshold ${provenance.scoreThreshold} calibrated on this CPU (${provenance.cpu.int8Path})`;
+  const thresholdNote =
+    provenance.scoreThreshold === null ? '' : `, score threshold ${provenance.scoreThreshold} calibrated on this CPU (${provenance.cpu.int8Path})`;
   return [`  ${LOCAL_INT8}  ok (derived: ${result.bytes.length} bytes, sha256 ${provenance.output.sha256.slice(0, 12)}…${thresholdNote})`];
 }
 

@@ -80,10 +80,22 @@ export function agreementOf(counts: Omit<Agreement, 'precision' | 'recall' | 'ty
   };
 }
 
-export const EVALUATION_SETTINGS: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: false, spinWait: true };
+export const EVALUATION_SETTINGS: SessionSettings = {
+  intraOpThreads: 2,
+  interOpThreads: 1,
+  graphOptimization: 'all',
+  executionProviders: ['cpu'],
+  cpuMemArena: false,
+  spinWait: true,
+};
 
 /** A resolved model whose file is `bytes`, written to a temporary file for LoadedModel. */
-export async function loadModelBytes(floatModel: ResolvedModel, bytes: Uint8Array, id: string, settings: SessionSettings = EVALUATION_SETTINGS): Promise<LoadedModel> {
+export async function loadModelBytes(
+  floatModel: ResolvedModel,
+  bytes: Uint8Array,
+  id: string,
+  settings: SessionSettings = EVALUATION_SETTINGS,
+): Promise<LoadedModel> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cctv-quantize-'));
   const file = path.join(dir, `${id}.onnx`);
   try {
@@ -96,7 +108,17 @@ export async function loadModelBytes(floatModel: ResolvedModel, bytes: Uint8Arra
 }
 
 export function frameOf(data: Buffer, model: LoadedModel, seq: number): Frame {
-  return { cameraId: 'evaluation', seq, capturedAt: 0, width: model.geometry.width, height: model.geometry.height, sourceWidth: 0, sourceHeight: 0, roi: undefined, data };
+  return {
+    cameraId: 'evaluation',
+    seq,
+    capturedAt: 0,
+    width: model.geometry.width,
+    height: model.geometry.height,
+    sourceWidth: 0,
+    sourceHeight: 0,
+    roi: undefined,
+    data,
+  };
 }
 
 export async function measureAgreement(float: LoadedModel, int8: LoadedModel, frames: Buffer[]): Promise<Agreement> {
@@ -136,7 +158,14 @@ async function framesPerSecond(session: ort.InferenceSession, feeds: Record<stri
  * int8 within each round so that load from other processes hits both alike; the ratio per
  * round is what to compare, and its median what to report.
  */
-export async function measureSpeed(floatBytes: Uint8Array, int8Bytes: Uint8Array, input: ModelInput, threads: number[], rounds: number, seconds: number): Promise<SpeedRound[]> {
+export async function measureSpeed(
+  floatBytes: Uint8Array,
+  int8Bytes: Uint8Array,
+  input: ModelInput,
+  threads: number[],
+  rounds: number,
+  seconds: number,
+): Promise<SpeedRound[]> {
   const results: SpeedRound[] = [];
   const feeds = { [input.name]: new ort.Tensor('float32', input.data, input.dims) };
   for (const count of threads) {

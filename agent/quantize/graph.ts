@@ -23,8 +23,29 @@ export interface GraphIndex {
  */
 export const QUANTIZABLE_OPS = new Set(['Conv', 'Add', 'Concat', 'MaxPool', 'Resize', 'Sigmoid', 'Mul']);
 const FLOAT_OPS = new Set([
-  'Slice', 'Reshape', 'Transpose', 'Flatten', 'Identity', 'Shape', 'Gather', 'Constant', 'Relu', 'Clip', 'LeakyRelu', 'Sub', 'Div',
-  'Softmax', 'AveragePool', 'GlobalAveragePool', 'Pad', 'Exp', 'Tanh', 'HardSigmoid', 'HardSwish', 'BatchNormalization', 'Cast',
+  'Slice',
+  'Reshape',
+  'Transpose',
+  'Flatten',
+  'Identity',
+  'Shape',
+  'Gather',
+  'Constant',
+  'Relu',
+  'Clip',
+  'LeakyRelu',
+  'Sub',
+  'Div',
+  'Softmax',
+  'AveragePool',
+  'GlobalAveragePool',
+  'Pad',
+  'Exp',
+  'Tanh',
+  'HardSigmoid',
+  'HardSwish',
+  'BatchNormalization',
+  'Cast',
 ]);
 /** Ops whose inputs changed at opset 13 (attributes became inputs): a model below 13 using them cannot simply be raised to 13. */
 const CHANGED_AT_13 = new Set(['Squeeze', 'Unsqueeze', 'Split', 'ReduceSum']);
@@ -81,12 +102,22 @@ export function indexGraph(model: ModelProto): GraphIndex {
 
 /** A Conv whose weight (and bias, when it has one) are initializers: the layers that can be quantized. */
 export function quantizableConvs(index: GraphIndex): NodeProto[] {
-  return index.graph.node.filter((node) => node.opType === 'Conv' && index.initializers.has(node.input[1]!) && (node.input[2] === undefined || node.input[2] === '' || index.initializers.has(node.input[2])));
+  return index.graph.node.filter(
+    (node) =>
+      node.opType === 'Conv' &&
+      index.initializers.has(node.input[1]!) &&
+      (node.input[2] === undefined || node.input[2] === '' || index.initializers.has(node.input[2])),
+  );
 }
 
 /** A float activation tensor: produced by a node or a graph input, not an initializer. */
 export function isActivation(index: GraphIndex, name: string): boolean {
-  return name !== '' && !index.initializers.has(name) && (index.producer.has(name) || index.graph.input.some((input) => input.name === name)) && index.producer.get(name)?.opType !== 'Constant';
+  return (
+    name !== '' &&
+    !index.initializers.has(name) &&
+    (index.producer.has(name) || index.graph.input.some((input) => input.name === name)) &&
+    index.producer.get(name)?.opType !== 'Constant'
+  );
 }
 
 /** Checks layer names given by the user; an unknown one is an error naming the nearest real names. */
@@ -94,7 +125,10 @@ export function checkLayerNames(index: GraphIndex, names: string[]): void {
   const unknown = names.filter((name) => !index.nodesByName.has(name));
   if (unknown.length === 0) return;
   const convs = quantizableConvs(index).map((node) => node.name);
-  throw new AgentError('QUANTIZE_UNKNOWN_LAYER', `no layer named ${unknown.map((name) => `"${name}"`).join(', ')} in the model (its ${convs.length} conv layers are ${convs.slice(0, 4).join(', ')} ... ${convs.slice(-2).join(', ')})`);
+  throw new AgentError(
+    'QUANTIZE_UNKNOWN_LAYER',
+    `no layer named ${unknown.map((name) => `"${name}"`).join(', ')} in the model (its ${convs.length} conv layers are ${convs.slice(0, 4).join(', ')} ... ${convs.slice(-2).join(', ')})`,
+  );
 }
 
 /**

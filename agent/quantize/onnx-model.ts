@@ -90,7 +90,10 @@ export function dimsOf(tensor: TensorProto): number[] {
 /** The float32 values of an initializer, from raw_data (little-endian) or float_data. */
 export function floatValues(tensor: TensorProto): Float32Array {
   if (tensor.dataType !== DataType.FLOAT) {
-    throw new AgentError('QUANTIZE_UNSUPPORTED_OP', `initializer ${tensor.name} is ${DataType[tensor.dataType] ?? tensor.dataType}, only float32 weights can be quantized`);
+    throw new AgentError(
+      'QUANTIZE_UNSUPPORTED_OP',
+      `initializer ${tensor.name} is ${DataType[tensor.dataType] ?? tensor.dataType}, only float32 weights can be quantized`,
+    );
   }
   if (tensor.rawData && tensor.rawData.length > 0) {
     const copy = new Uint8Array(tensor.rawData); // raw_data may be unaligned inside the decode buffer

@@ -69,8 +69,12 @@ export function planQdq(index: GraphIndex, options: PlanOptions): QdqPlan {
   }
   // Graph order, by producer (graph inputs first), so that names and the file are stable.
   const order = new Map<string, number>();
-  index.graph.input.forEach((input, i) => order.set(input.name, -1 - i));
-  index.graph.node.forEach((node, i) => node.output.forEach((output) => order.set(output, i)));
+  index.graph.input.forEach((input, i) => {
+    order.set(input.name, -1 - i);
+  });
+  index.graph.node.forEach((node, i) => {
+    for (const output of node.output) order.set(output, i);
+  });
   const tensors = [...wanted]
     .sort(([a], [b]) => order.get(a)! - order.get(b)! || (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, sharesWith]): PlannedTensor => {

@@ -1,8 +1,18 @@
 import { AgentError } from '../errors.js';
 import { MIN_OUTPUT_OPSET, type GraphIndex } from './graph.js';
 import {
-  defaultOpset, dimsOf, floatTensor, floatValues, int32Tensor, int8Tensor, intAttribute, makeNode, uint8Tensor,
-  type ModelProto, type NodeProto, type TensorProto,
+  defaultOpset,
+  dimsOf,
+  floatTensor,
+  floatValues,
+  int32Tensor,
+  int8Tensor,
+  intAttribute,
+  makeNode,
+  uint8Tensor,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
 } from './onnx-model.js';
 import type { QdqPlan } from './qdq-plan.js';
 import type { QuantParams } from './range-search.js';
@@ -45,7 +55,14 @@ export function quantizeWeights(values: Float32Array, channels: number, qmax: nu
  * parameters. Names derive from the tensors they belong to (no counters, no randomness), and
  * nodes are emitted in the original order, each QDQ pair right after its tensor's producer.
  */
-export function rewriteQdq(model: ModelProto, index: GraphIndex, plan: QdqPlan, params: Map<string, QuantParams>, options: WeightOptions, biases?: Map<string, Float32Array>): { model: ModelProto; weights: WeightQuantization[] } {
+export function rewriteQdq(
+  model: ModelProto,
+  index: GraphIndex,
+  plan: QdqPlan,
+  params: Map<string, QuantParams>,
+  options: WeightOptions,
+  biases?: Map<string, Float32Array>,
+): { model: ModelProto; weights: WeightQuantization[] } {
   const graph = model.graph!;
   const initializers: TensorProto[] = [];
   const pairs = new Map<string, NodeProto[]>(); // producer output -> its Q and DQ
@@ -78,8 +95,16 @@ export function rewriteQdq(model: ModelProto, index: GraphIndex, plan: QdqPlan, 
     weights.push({ conv: conv.name, weightSqnrDb: sqnrDb });
     const base = `${conv.name}_weight`;
     const zeros = new Int8Array(dims[0]!);
-    initializers.push(int8Tensor(`${base}_quantized`, dims, q), floatTensor(`${base}_scale`, [dims[0]!], scales), int8Tensor(`${base}_zero_point`, [dims[0]!], zeros));
-    const nodes = [makeNode('DequantizeLinear', [`${base}_quantized`, `${base}_scale`, `${base}_zero_point`], [`${base}_dequantized`], `${base}_DequantizeLinear`, [intAttribute('axis', 0)])];
+    initializers.push(
+      int8Tensor(`${base}_quantized`, dims, q),
+      floatTensor(`${base}_scale`, [dims[0]!], scales),
+      int8Tensor(`${base}_zero_point`, [dims[0]!], zeros),
+    );
+    const nodes = [
+      makeNode('DequantizeLinear', [`${base}_quantized`, `${base}_scale`, `${base}_zero_point`], [`${base}_dequantized`], `${base}_DequantizeLinear`, [
+        intAttribute('axis', 0),
+      ]),
+    ];
     replacedInitializers.add(weight.name);
     const biasName = conv.input[2];
     if (biasName) {
@@ -94,8 +119,20 @@ export function rewriteQdq(model: ModelProto, index: GraphIndex, plan: QdqPlan, 
         biasQ[c] = Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(bias[c]! / biasScales[c]!)));
       }
       const biasBase = `${conv.name}_bias`;
-      initializers.push(int32Tensor(`${biasBase}_quantized`, [bias.length], biasQ), floatTensor(`${biasBase}_scale`, [bias.length], biasScales), int32Tensor(`${biasBase}_zero_point`, [bias.length], new Int32Array(bias.length)));
-      nodes.push(makeNode('DequantizeLinear', [`${biasBase}_quantized`, `${biasBase}_scale`, `${biasBase}_zero_point`], [`${biasBase}_dequantized`], `${biasBase}_DequantizeLinear`, [intAttribute('axis', 0)]));
+      initializers.push(
+        int32Tensor(`${biasBase}_quantized`, [bias.length], biasQ),
+        floatTensor(`${biasBase}_scale`, [bias.length], biasScales),
+        int32Tensor(`${biasBase}_zero_point`, [bias.length], new Int32Array(bias.length)),
+      );
+      nodes.push(
+        makeNode(
+          'DequantizeLinear',
+          [`${biasBase}_quantized`, `${biasBase}_scale`, `${biasBase}_zero_point`],
+          [`${biasBase}_dequantized`],
+          `${biasBase}_DequantizeLinear`,
+          [intAttribute('axis', 0)],
+        ),
+      );
       replacedInitializers.add(biasName);
     }
     weightNodes.set(conv.output[0]!, nodes);

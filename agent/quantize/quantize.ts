@@ -68,9 +68,19 @@ export function prepareModel(bytes: Uint8Array, source: string): PreparedModel {
 }
 
 /** Activation ranges for the planned tensors, by MSE over their calibration histograms. */
-export async function calibrate(prepared: PreparedModel, plan: QdqPlan, inputs: ModelInput[], threads: number): Promise<{ params: Map<string, QuantParams>; reports: ActivationReport[]; histograms: Map<string, Histogram> }> {
+export async function calibrate(
+  prepared: PreparedModel,
+  plan: QdqPlan,
+  inputs: ModelInput[],
+  threads: number,
+): Promise<{ params: Map<string, QuantParams>; reports: ActivationReport[]; histograms: Map<string, Histogram> }> {
   const measured = plan.tensors.filter((tensor) => tensor.sharesWith === undefined);
-  const histograms = await collectHistograms(prepared.model, measured.map((tensor) => tensor.name), inputs, threads);
+  const histograms = await collectHistograms(
+    prepared.model,
+    measured.map((tensor) => tensor.name),
+    inputs,
+    threads,
+  );
   const params = new Map<string, QuantParams>();
   const choices = new Map<string, ReturnType<typeof chooseRange>>();
   for (const tensor of measured) {
@@ -97,7 +107,16 @@ export async function calibrate(prepared: PreparedModel, plan: QdqPlan, inputs: 
 
 /** The options that shape the file, in a fixed key order: recorded in the model's metadata. */
 function provenance(options: QuantizeOptions): string {
-  return JSON.stringify({ tool: 'cctv-agent model quantize', format: 'QDQ', weights: `int${options.weightBits} symmetric per-channel`, activations: 'uint8 per-tensor, MSE ranges', silu: options.silu, biasCorrection: options.biasCorrection, quantizeOthers: options.quantizeOthers, keepFloat: [...options.keepFloat].sort() });
+  return JSON.stringify({
+    tool: 'cctv-agent model quantize',
+    format: 'QDQ',
+    weights: `int${options.weightBits} symmetric per-channel`,
+    activations: 'uint8 per-tensor, MSE ranges',
+    silu: options.silu,
+    biasCorrection: options.biasCorrection,
+    quantizeOthers: options.quantizeOthers,
+    keepFloat: [...options.keepFloat].sort(),
+  });
 }
 
 /**
@@ -115,7 +134,14 @@ export async function quantizeModel(floatBytes: Uint8Array, inputs: ModelInput[]
   return build(prepared, plan, params, options, reports, biases);
 }
 
-export function build(prepared: PreparedModel, plan: QdqPlan, params: Map<string, QuantParams>, options: QuantizeOptions, activations: ActivationReport[], biases?: Map<string, Float32Array>): QuantizeResult {
+export function build(
+  prepared: PreparedModel,
+  plan: QdqPlan,
+  params: Map<string, QuantParams>,
+  options: QuantizeOptions,
+  activations: ActivationReport[],
+  biases?: Map<string, Float32Array>,
+): QuantizeResult {
   const { model, weights } = rewriteQdq(cloneModel(prepared.model), prepared.index, plan, params, options, biases);
   model.metadataProps = [...model.metadataProps.filter((entry) => entry.key !== 'cctv.quantize'), { key: 'cctv.quantize', value: provenance(options) }];
   return { bytes: encodeModel(model), plan, activations, weights };

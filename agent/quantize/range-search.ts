@@ -149,7 +149,8 @@ export function chooseRange(histogram: Histogram, siluAfter: boolean, upperSteps
   if (total === 0 || high - low <= 0) return { ...full, lo: low, hi: high, mse: 0, power };
 
   // Sum over bins [from, to) of n * (f(x) - v)^2.
-  const tail = (from: number, to: number, v: number): number => (to <= from ? 0 : cf2[to]! - cf2[from]! - 2 * v * (cf[to]! - cf[from]!) + v * v * (c[to]! - c[from]!));
+  const tail = (from: number, to: number, v: number): number =>
+    to <= from ? 0 : cf2[to]! - cf2[from]! - 2 * v * (cf[to]! - cf[from]!) + v * v * (c[to]! - c[from]!);
   // The first bin whose centre is at or above x (binary search: the bins are not all one width).
   const binOf = (x: number): number => {
     let a = 0;

@@ -79,16 +79,25 @@ export async function runQuantizeJob(job: QuantizeJob, progress: (line: string) 
   // The int8 score threshold that matches float's detection count on the calibration frames.
   const floatForThreshold = await LoadedModel.load({ ...job.floatModel, manifest: { ...job.floatModel.manifest, sha256: undefined } }, EVALUATION_SETTINGS);
   const int8ForThreshold = await loadModelBytes(job.floatModel, result.bytes, `${job.floatModel.manifest.id}-int8`);
-  const threshold = await calibrateScoreThreshold(floatForThreshold, int8ForThreshold, calibration.frames, detectionThreshold(job.floatModel.manifest)).finally(async () => {
-    await floatForThreshold.release();
-    await int8ForThreshold.release();
-  });
+  const threshold = await calibrateScoreThreshold(floatForThreshold, int8ForThreshold, calibration.frames, detectionThreshold(job.floatModel.manifest)).finally(
+    async () => {
+      await floatForThreshold.release();
+      await int8ForThreshold.release();
+    },
+  );
   if (threshold) {
-    progress(`score threshold: ${threshold.int8Threshold} for the int8 model (float ${threshold.floatThreshold}): ${threshold.int8DetectionsAtInt8Threshold} detections on the calibration frames against float's ${threshold.floatDetections} (${threshold.int8DetectionsAtFloatThreshold} at ${threshold.floatThreshold}); put it in the int8 model's manifest (output.scoreThreshold)`);
+    progress(
+      `score threshold: ${threshold.int8Threshold} for the int8 model (float ${threshold.floatThreshold}): ${threshold.int8DetectionsAtInt8Threshold} detections on the calibration frames against float's ${threshold.floatDetections} (${threshold.int8DetectionsAtFloatThreshold} at ${threshold.floatThreshold}); put it in the int8 model's manifest (output.scoreThreshold)`,
+    );
   }
   if (job.evaluate.length > 0) {
     const float = await LoadedModel.load({ ...job.floatModel, manifest: { ...job.floatModel.manifest, sha256: undefined } }, EVALUATION_SETTINGS);
-    const int8 = await loadModelBytes(job.floatModel, result.bytes, `${job.floatModel.manifest.id}-int8`, threshold ? { ...EVALUATION_SETTINGS, scoreThreshold: threshold.int8Threshold } : EVALUATION_SETTINGS);
+    const int8 = await loadModelBytes(
+      job.floatModel,
+      result.bytes,
+      `${job.floatModel.manifest.id}-int8`,
+      threshold ? { ...EVALUATION_SETTINGS, scoreThreshold: threshold.int8Threshold } : EVALUATION_SETTINGS,
+    );
     try {
       const all = { frames: 0, floatDetections: 0, int8Detections: 0, matched: 0, sameType: 0 };
       for (const source of job.evaluate) {
@@ -111,11 +120,22 @@ export async function runQuantizeJob(job: QuantizeJob, progress: (line: string) 
   if (job.speed) speed = await measureSpeed(floatBytes, result.bytes, inputs[0]!, [1, 2], job.speed.rounds, job.speed.seconds);
 
   const report = makeReport({
-    input: job.floatModel.modelPath, output: job.output, floatBytes: floatBytes.length, sha256, options, source: describeSource(job.calibration),
-    frames: calibration.frames.length, result, agreement, speed, sensitivity,
+    input: job.floatModel.modelPath,
+    output: job.output,
+    floatBytes: floatBytes.length,
+    sha256,
+    options,
+    source: describeSource(job.calibration),
+    frames: calibration.frames.length,
+    result,
+    agreement,
+    speed,
+    sensitivity,
   });
   if (threshold) (report as QuantizeReport & { scoreThreshold?: ThresholdCalibration }).scoreThreshold = threshold;
   if (job.report) writeAtomically(job.report, `${JSON.stringify(report, null, 2)}\n`);
-  const text = threshold ? `${formatReport(report)}\nscore threshold for the int8 model: ${threshold.int8Threshold} (float ${threshold.floatThreshold}; calibration-frame detections ${threshold.int8DetectionsAtInt8Threshold} vs float ${threshold.floatDetections})\n` : formatReport(report);
+  const text = threshold
+    ? `${formatReport(report)}\nscore threshold for the int8 model: ${threshold.int8Threshold} (float ${threshold.floatThreshold}; calibration-frame detections ${threshold.int8DetectionsAtInt8Threshold} vs float ${threshold.floatDetections})\n`
+    : formatReport(report);
   return { threshold, report, text, result };
 }

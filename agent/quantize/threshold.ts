@@ -22,7 +22,12 @@ const MAX_RAISE = 0.1;
  * a higher threshold from one run is exact: NMS only lets a higher score suppress a lower one,
  * so dropping the low-score boxes does not change which high-score boxes survive.
  */
-export async function calibrateScoreThreshold(float: LoadedModel, int8: LoadedModel, frames: Buffer[], floatThreshold: number | undefined): Promise<ThresholdCalibration | undefined> {
+export async function calibrateScoreThreshold(
+  float: LoadedModel,
+  int8: LoadedModel,
+  frames: Buffer[],
+  floatThreshold: number | undefined,
+): Promise<ThresholdCalibration | undefined> {
   if (floatThreshold === undefined) return undefined;
   let floatDetections = 0;
   const int8Scores: number[] = [];
@@ -36,7 +41,13 @@ export async function calibrateScoreThreshold(float: LoadedModel, int8: LoadedMo
     const candidate = Math.round((floatThreshold + raise) * 1000) / 1000;
     if (Math.abs(countAt(candidate) - floatDetections) < Math.abs(countAt(best) - floatDetections)) best = candidate;
   }
-  return { floatThreshold, int8Threshold: best, floatDetections, int8DetectionsAtFloatThreshold: int8Scores.length, int8DetectionsAtInt8Threshold: countAt(best) };
+  return {
+    floatThreshold,
+    int8Threshold: best,
+    floatDetections,
+    int8DetectionsAtFloatThreshold: int8Scores.length,
+    int8DetectionsAtInt8Threshold: countAt(best),
+  };
 }
 
 /** A detector's score threshold from its manifest; undefined for a classifier (nothing to calibrate). */

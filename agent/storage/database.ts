@@ -38,7 +38,10 @@ export function migrate(db: Db): number {
   const current = schemaVersion(db);
   const latest = migrations[migrations.length - 1]!.version;
   if (current > latest) {
-    throw new AgentError('STORAGE_OPEN_FAILED', `database schema version ${current} is newer than this agent's ${latest}: run a newer agent or restore a backup`);
+    throw new AgentError(
+      'STORAGE_OPEN_FAILED',
+      `database schema version ${current} is newer than this agent's ${latest}: run a newer agent or restore a backup`,
+    );
   }
   for (const migration of migrations) {
     if (migration.version <= current) continue;

@@ -17,7 +17,10 @@ export class DiskReserve {
   private held = false;
   private size = 0;
 
-  constructor(private readonly dataDir: string, private readonly log: Logger) {
+  constructor(
+    private readonly dataDir: string,
+    private readonly log: Logger,
+  ) {
     this.file = path.join(dataDir, RESERVE_FILE_NAME);
   }
 

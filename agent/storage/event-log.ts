@@ -3,7 +3,8 @@ import { errorMessage, systemErrorCode } from '../errors.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import type { Db } from './database.js';
-import type { AgentEvent, EventPayload } from './event-schema.js';
+import { eventPayload, type AgentEvent } from './event-schema.js';
+import { expiryOf, outboxEnqueuer } from './outbox.js';
 
 export interface EventLogDeps {
   db: () => Db | undefined;
@@ -42,7 +43,11 @@ export class EventLog implements Service {
   }
 
   health(): Health {
-    return { ok: this.held.length === 0, state: this.held.length === 0 ? 'ok' : 'holding', detail: { recorded: this.recorded, held: this.held.length, dropped: this.droppedWhileFailing } };
+    return {
+      ok: this.held.length === 0,
+      state: this.held.length === 0 ? 'ok' : 'holding',
+      detail: { recorded: this.recorded, held: this.held.length, dropped: this.droppedWhileFailing },
+    };
   }
 
   record(event: AgentEvent): void {
@@ -80,7 +85,7 @@ export class EventLog implements Service {
   private statementFor(db: Db): (batch: Array<{ at: number; event: AgentEvent }>) => void {
     if (this.insert && this.preparedFor === db) return this.insert;
     const insertEvent = db.prepare('INSERT INTO events (at, kind, subject, code, detail) VALUES (?, ?, ?, ?, ?)');
-    const insertOutbox = db.prepare('INSERT INTO outbox (message_id, topic, payload, qos, retain, created_at, expires_at) VALUES (?, ?, ?, 1, 0, ?, ?)');
+    const enqueue = outboxEnqueuer(db);
     const { topic, deviceId, expiryMs } = this.deps;
     this.insert = db.transaction((batch: Array<{ at: number; event: AgentEvent }>) => {
       for (const { at, event } of batch) {
@@ -88,16 +93,7 @@ export class EventLog implements Service {
         insertEvent.run(at, event.kind, event.subject ?? null, event.code ?? null, detail);
         if (topic === undefined) continue;
         const id = crypto.randomUUID();
-        const payload: EventPayload = {
-          id,
-          deviceId,
-          at: new Date(at).toISOString(),
-          kind: event.kind,
-          subject: event.subject ?? null,
-          code: event.code ?? null,
-          detail: event.detail ?? null,
-        };
-        insertOutbox.run(id, topic, Buffer.from(JSON.stringify(payload)), at, expiryMs === null ? null : at + expiryMs);
+        enqueue({ messageId: id, topic, payload: eventPayload(event, at, id, deviceId), createdAt: at, expiresAt: expiryOf(at, expiryMs) });
       }
     });
     this.preparedFor = db;

@@ -37,3 +37,17 @@ export interface AgentEvent {
   code?: string | undefined;
   detail?: Record<string, unknown> | undefined;
 }
+
+/** The payload of one event, as stored in the outbox (JSON text), typed from the schema above. */
+export function eventPayload(event: AgentEvent, at: number, id: string, deviceId: string): string {
+  const payload: EventPayload = {
+    id,
+    deviceId,
+    at: new Date(at).toISOString(),
+    kind: event.kind,
+    subject: event.subject ?? null,
+    code: event.code ?? null,
+    detail: event.detail ?? null,
+  };
+  return JSON.stringify(payload);
+}

@@ -20,6 +20,41 @@ export interface OutboxReader {
   dropExpired(ids: readonly number[]): void;
 }
 
+/** A message for the broker, as the writers hand it over. */
+export interface OutboxEntry {
+  /** The message's UUID: the `id` in its payload, the consumers' deduplication key. */
+  messageId: string;
+  topic: string;
+  payload: string;
+  /** When the data it reports was made (ms epoch). */
+  createdAt: number;
+  /** ms epoch after which it must not be sent; null: never. */
+  expiresAt: number | null;
+}
+
+/** Puts one message in the outbox; see outboxEnqueuer. */
+export type OutboxEnqueue = (entry: OutboxEntry) => void;
+
+/**
+ * The one way into the outbox (QoS 1, not retained). It runs on the caller's connection, so
+ * called inside the transaction that stores the data it reports, the data and its message commit
+ * together or not at all: nothing is published that is not stored, and nothing stored is left
+ * unpublished. The cap on the outbox is OutboxCapPolicy's (outbox-cap.ts).
+ */
+export function outboxEnqueuer(db: Db): OutboxEnqueue {
+  const insert = db.prepare<[string, string, Buffer, number, number | null]>(
+    'INSERT INTO outbox (message_id, topic, payload, qos, retain, created_at, expires_at) VALUES (?, ?, ?, 1, 0, ?, ?)',
+  );
+  return (entry) => {
+    insert.run(entry.messageId, entry.topic, Buffer.from(entry.payload), entry.createdAt, entry.expiresAt);
+  };
+}
+
+/** The expiry of a message made at `at`, for a kind whose expiry is `expiryMs` (null: never). */
+export function expiryOf(at: number, expiryMs: number | null | undefined): number | null {
+  return expiryMs === null || expiryMs === undefined ? null : at + expiryMs;
+}
+
 export class SqliteOutbox implements OutboxReader {
   private readonly peekStatement;
   private readonly removeStatement;
@@ -31,9 +66,10 @@ export class SqliteOutbox implements OutboxReader {
   private readonly dropOldest;
 
   constructor(db: Db) {
-    this.peekStatement = db.prepare<[number, number], { id: number; message_id: string; topic: string; payload: Buffer; qos: number; retain: number; expires_at: number | null }>(
-      'SELECT id, message_id, topic, payload, qos, retain, expires_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?',
-    );
+    this.peekStatement = db.prepare<
+      [number, number],
+      { id: number; message_id: string; topic: string; payload: Buffer; qos: number; retain: number; expires_at: number | null }
+    >('SELECT id, message_id, topic, payload, qos, retain, expires_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?');
     this.removeStatement = db.prepare<[number]>('DELETE FROM outbox WHERE id = ?');
     this.depthStatement = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM outbox');
     this.removeMany = db.transaction((ids: readonly number[]) => {

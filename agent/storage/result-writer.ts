@@ -4,6 +4,8 @@ import type { InferenceResult } from '../inference/result.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import type { Db } from './database.js';
+import { expiryOf, outboxEnqueuer } from './outbox.js';
+import { resultPayload } from './result-payload.js';
 import { isDiskFull, type StorageCondition } from './storage-condition.js';
 
 export interface ResultWriterDeps {
@@ -24,22 +26,6 @@ export interface ResultWriterDeps {
   /** After each commit: keeps the outbox under its cap. */
   afterCommit?: () => void;
   log: Logger;
-}
-
-/** The results payload on MQTT, documented in docs/mqtt.md. */
-export function resultPayload(result: InferenceResult, messageId: string, deviceId: string): string {
-  return JSON.stringify({
-    id: messageId,
-    deviceId,
-    cameraId: result.cameraId,
-    seq: result.seq,
-    capturedAt: new Date(result.capturedAt).toISOString(),
-    model: result.model,
-    task: result.task,
-    vehicles: result.vehicles,
-    ...(result.top ? { top: result.top } : {}),
-    inferenceMs: result.inferenceMs,
-  });
 }
 
 /** Pending results kept in memory while the database refuses writes, before the oldest go. */
@@ -67,7 +53,7 @@ export class ResultWriter implements Service {
       `INSERT INTO results (message_id, camera_id, seq, captured_at, model_id, model_version, task, vehicle_count, vehicles, top, inference_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const insertOutbox = db.prepare('INSERT INTO outbox (message_id, topic, payload, qos, retain, created_at, expires_at) VALUES (?, ?, ?, 1, 0, ?, ?)');
+    const enqueue = outboxEnqueuer(db);
     const { resultsTopic, deviceId } = this.deps;
     const expiryMs = this.deps.expiryMs ?? null;
     this.writeBatch = db.transaction((batch: InferenceResult[]) => {
@@ -75,12 +61,26 @@ export class ResultWriter implements Service {
       for (const result of batch) {
         const messageId = crypto.randomUUID();
         insertResult.run(
-          messageId, result.cameraId, result.seq, result.capturedAt, result.model.id, result.model.version, result.task,
-          result.vehicles.length, JSON.stringify(result.vehicles), result.top ? JSON.stringify(result.top) : null, result.inferenceMs,
+          messageId,
+          result.cameraId,
+          result.seq,
+          result.capturedAt,
+          result.model.id,
+          result.model.version,
+          result.task,
+          result.vehicles.length,
+          JSON.stringify(result.vehicles),
+          result.top ? JSON.stringify(result.top) : null,
+          result.inferenceMs,
         );
         if (resultsTopic !== undefined) {
-          const expiresAt = expiryMs === null ? null : result.capturedAt + expiryMs;
-          insertOutbox.run(messageId, resultsTopic, Buffer.from(resultPayload(result, messageId, deviceId)), now, expiresAt);
+          enqueue({
+            messageId,
+            topic: resultsTopic,
+            payload: resultPayload(result, messageId, deviceId),
+            createdAt: now,
+            expiresAt: expiryOf(result.capturedAt, expiryMs),
+          });
         }
       }
     });
@@ -121,7 +121,11 @@ export class ResultWriter implements Service {
         this.droppedWhileFailing += excess;
       }
       // Once per failure streak: a full disk would otherwise log four lines a second.
-      if (!failingBefore) this.deps.log.error({ code: this.lastError, pending: this.pending.length, dropped: this.droppedWhileFailing }, 'result write failed: keeping results in memory');
+      if (!failingBefore)
+        this.deps.log.error(
+          { code: this.lastError, pending: this.pending.length, dropped: this.droppedWhileFailing },
+          'result write failed: keeping results in memory',
+        );
     }
   }
 
@@ -136,7 +140,12 @@ export class ResultWriter implements Service {
     return {
       ok: this.lastError === undefined,
       state: this.lastError ? `failing: ${this.lastError}` : 'writing',
-      detail: { written: this.written, pending: this.pending.length, dropped: this.droppedWhileFailing, ...(this.lastError ? { lastError: this.lastError } : {}) },
+      detail: {
+        written: this.written,
+        pending: this.pending.length,
+        dropped: this.droppedWhileFailing,
+        ...(this.lastError ? { lastError: this.lastError } : {}),
+      },
     };
   }
 }

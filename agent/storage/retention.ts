@@ -113,9 +113,7 @@ export class RetentionService implements Service {
 
   private async pruneOlderThan(table: PrunableTable, cutoff: number): Promise<number> {
     const db = this.deps.db();
-    const statement = db.prepare(
-      `DELETE FROM ${table.name} WHERE id IN (SELECT id FROM ${table.name} WHERE ${table.timeColumn} < ? ORDER BY id LIMIT ?)`,
-    );
+    const statement = db.prepare(`DELETE FROM ${table.name} WHERE id IN (SELECT id FROM ${table.name} WHERE ${table.timeColumn} < ? ORDER BY id LIMIT ?)`);
     let total = 0;
     for (;;) {
       if (this.stopped) break;
@@ -177,7 +175,11 @@ export class RetentionService implements Service {
     this.releaseFreePages();
     db.pragma('wal_checkpoint(TRUNCATE)');
     this.deps.log.warn({ capMb, beforeBytes: before, afterBytes: used, rows: removed }, 'database above its size cap: oldest rows pruned');
-    this.deps.recordEvent({ kind: 'storage-pruned', subject: 'database', detail: { reason: 'size-cap', rows: removed, beforeBytes: before, afterBytes: used } });
+    this.deps.recordEvent({
+      kind: 'storage-pruned',
+      subject: 'database',
+      detail: { reason: 'size-cap', rows: removed, beforeBytes: before, afterBytes: used },
+    });
   }
 
   private async emergencyPrune(): Promise<void> {
@@ -206,7 +208,12 @@ export class RetentionService implements Service {
     this.releaseFreePages(true);
     const freeBytes = await freeDiskBytes(this.deps.dataDir);
     this.deps.log.warn({ rows, freeBytes, reserveReleased }, 'disk full: oldest results and telemetry pruned');
-    this.deps.recordEvent({ kind: 'storage-pruned', subject: 'database', code: 'STORAGE_DISK_FULL', detail: { reason: 'disk-full', rows, freeBytes, reserveReleased } });
+    this.deps.recordEvent({
+      kind: 'storage-pruned',
+      subject: 'database',
+      code: 'STORAGE_DISK_FULL',
+      detail: { reason: 'disk-full', rows, freeBytes, reserveReleased },
+    });
   }
 
   /**

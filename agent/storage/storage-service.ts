@@ -10,7 +10,10 @@ export class StorageService implements Service {
   private database: Db | undefined;
   private outboxReader: SqliteOutbox | undefined;
 
-  constructor(readonly file: string, private readonly log: Logger) {}
+  constructor(
+    readonly file: string,
+    private readonly log: Logger,
+  ) {}
 
   async start(): Promise<void> {
     this.database = openDatabase(this.file);

@@ -29,7 +29,10 @@ export class SystemSampler {
   private readonly startedAt = Date.now();
   private readonly failed = new Set<string>();
 
-  constructor(private readonly dataDir: string, private readonly log: Logger) {}
+  constructor(
+    private readonly dataDir: string,
+    private readonly log: Logger,
+  ) {}
 
   async sample(): Promise<TelemetrySample['system']> {
     const [load, temperature, memory, disk] = await Promise.all([

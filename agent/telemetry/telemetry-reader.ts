@@ -47,9 +47,24 @@ export interface TelemetryRow {
   sample: TelemetrySample | null;
 }
 
-export interface FieldStats { min: number; median: number; max: number; count: number }
-export interface VehicleBucket { start: number; results: number; vehicles: Record<string, number> }
-export interface EventRow { at: number; kind: string; subject: string | null; code: string | null; detail: string | null }
+export interface FieldStats {
+  min: number;
+  median: number;
+  max: number;
+  count: number;
+}
+export interface VehicleBucket {
+  start: number;
+  results: number;
+  vehicles: Record<string, number>;
+}
+export interface EventRow {
+  at: number;
+  kind: string;
+  subject: string | null;
+  code: string | null;
+  detail: string | null;
+}
 
 export interface SummaryQuery {
   since: number;
@@ -156,7 +171,12 @@ function toRow(raw: unknown[], sampleJson: string | undefined): TelemetryRow {
  * reader was measured holding the daemon's TRUNCATE checkpoint back for up to 2 s.
  */
 export class TelemetryReader {
-  private constructor(readonly file: string, private readonly db: Db, readonly mode: ReadMode, readonly schemaVersion: number) {}
+  private constructor(
+    readonly file: string,
+    private readonly db: Db,
+    readonly mode: ReadMode,
+    readonly schemaVersion: number,
+  ) {}
 
   /**
    * Opens `file` with readonly and fileMustExist. In WAL mode a reader needs the -wal and -shm
@@ -173,10 +193,15 @@ export class TelemetryReader {
       fs.accessSync(file, fs.constants.R_OK);
     } catch (error) {
       if (systemErrorCode(error) === 'ENOENT') {
-        throw new AgentError('STORAGE_READ_FAILED', `no database at ${file}: no agent has run with this data directory (or storage.fileName differs)`, { cause: error });
+        throw new AgentError('STORAGE_READ_FAILED', `no database at ${file}: no agent has run with this data directory (or storage.fileName differs)`, {
+          cause: error,
+        });
       }
-      throw new AgentError('STORAGE_READ_FAILED',
-        `cannot read ${file} (${systemErrorCode(error) ?? 'refused'}): run as the agent's user, root, or a member of the agent's group`, { cause: error });
+      throw new AgentError(
+        'STORAGE_READ_FAILED',
+        `cannot read ${file} (${systemErrorCode(error) ?? 'refused'}): run as the agent's user, root, or a member of the agent's group`,
+        { cause: error },
+      );
     }
     let db: Db;
     try {
@@ -197,10 +222,13 @@ export class TelemetryReader {
   private static openCopy(file: string, cause: unknown): TelemetryReader {
     const size = fs.statSync(file).size;
     if (size > MEMORY_COPY_MAX_BYTES) {
-      throw new AgentError('STORAGE_READ_FAILED',
+      throw new AgentError(
+        'STORAGE_READ_FAILED',
         `cannot read ${file}: the agent is stopped, and reading its WAL database needs ${path.basename(file)}-wal and -shm created in ${path.dirname(file)}, ` +
-        `which this user cannot write (${systemErrorCode(cause) ?? 'refused'}); the file is too large (${Math.round(size / 1048576)} MiB) to copy into memory. ` +
-        'Run as the agent\'s user (sudo -u cctv-agent ...) or root, or while the agent runs', { cause });
+          `which this user cannot write (${systemErrorCode(cause) ?? 'refused'}); the file is too large (${Math.round(size / 1048576)} MiB) to copy into memory. ` +
+          "Run as the agent's user (sudo -u cctv-agent ...) or root, or while the agent runs",
+        { cause },
+      );
     }
     const image = fs.readFileSync(file);
     // The agent may have started while we copied: then the WAL exists and a direct read works.
@@ -234,19 +262,36 @@ export class TelemetryReader {
   }
 
   latest(until = Number.MAX_SAFE_INTEGER): TelemetryRow | undefined {
-    const raw = this.query(() => this.db.prepare(`SELECT id, at, interval_s, ${FIELD_COLUMNS}, sample FROM telemetry WHERE at < ? ORDER BY at DESC, id DESC LIMIT 1`).raw().get(until) as unknown[] | undefined);
+    const raw = this.query(
+      () =>
+        this.db.prepare(`SELECT id, at, interval_s, ${FIELD_COLUMNS}, sample FROM telemetry WHERE at < ? ORDER BY at DESC, id DESC LIMIT 1`).raw().get(until) as
+          | unknown[]
+          | undefined,
+    );
     return raw === undefined ? undefined : toRow(raw.slice(0, -1), raw.at(-1) as string);
   }
 
   /** Samples written after the one with `afterId`, in insertion order (for --follow). */
   samplesAfter(afterId: number, limit = 1000): TelemetryRow[] {
-    const rows = this.query(() => this.db.prepare(`SELECT id, at, interval_s, ${FIELD_COLUMNS}, sample FROM telemetry WHERE id > ? ORDER BY id LIMIT ?`).raw().all(afterId, limit) as unknown[][]);
+    const rows = this.query(
+      () =>
+        this.db
+          .prepare(`SELECT id, at, interval_s, ${FIELD_COLUMNS}, sample FROM telemetry WHERE id > ? ORDER BY id LIMIT ?`)
+          .raw()
+          .all(afterId, limit) as unknown[][],
+    );
     return rows.map((raw) => toRow(raw.slice(0, -1), raw.at(-1) as string));
   }
 
   /** Samples with since <= at < until, oldest first. */
   samplesBetween(since: number, until: number, limit = 100_000): TelemetryRow[] {
-    const rows = this.query(() => this.db.prepare(`SELECT id, at, interval_s, ${FIELD_COLUMNS}, sample FROM telemetry WHERE at >= ? AND at < ? ORDER BY at, id LIMIT ?`).raw().all(since, until, limit) as unknown[][]);
+    const rows = this.query(
+      () =>
+        this.db
+          .prepare(`SELECT id, at, interval_s, ${FIELD_COLUMNS}, sample FROM telemetry WHERE at >= ? AND at < ? ORDER BY at, id LIMIT ?`)
+          .raw()
+          .all(since, until, limit) as unknown[][],
+    );
     return rows.map((raw) => toRow(raw.slice(0, -1), raw.at(-1) as string));
   }
 
@@ -285,10 +330,12 @@ export class TelemetryReader {
 
   private vehicles(query: SummaryQuery): TelemetrySummary['vehicles'] {
     const camera = query.cameraId;
-    const statement = this.db.prepare(
-      `SELECT captured_at, id, camera_id, vehicle_count, vehicles FROM results
+    const statement = this.db
+      .prepare(
+        `SELECT captured_at, id, camera_id, vehicle_count, vehicles FROM results
        WHERE ${camera === undefined ? '' : 'camera_id = ? AND '}(captured_at, id) > (?, ?) AND captured_at < ? ORDER BY captured_at, id LIMIT ?`,
-    ).raw();
+      )
+      .raw();
     const buckets: VehicleBucket[] = bucketStarts(query.since, query.until, query.bucketMs).map((start) => ({ start, results: 0, vehicles: {} }));
     const firstStart = buckets[0]?.start ?? query.since;
     const cameras: Record<string, number> = {};
@@ -328,8 +375,11 @@ export class TelemetryReader {
   private events(since: number, until: number, limit: number): TelemetrySummary['events'] {
     return this.query(() => {
       const total = (this.db.prepare('SELECT count(*) AS n FROM events WHERE at >= ? AND at < ?').get(since, until) as { n: number }).n;
-      const recent = (this.db.prepare('SELECT at, kind, subject, code, detail FROM events WHERE at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?')
-        .all(since, until, limit) as EventRow[]).reverse();
+      const recent = (
+        this.db
+          .prepare('SELECT at, kind, subject, code, detail FROM events WHERE at >= ? AND at < ? ORDER BY at DESC, id DESC LIMIT ?')
+          .all(since, until, limit) as EventRow[]
+      ).reverse();
       return { total, recent };
     });
   }
@@ -351,9 +401,11 @@ function checkSchema(file: string, db: Db): number {
     throw new AgentError('STORAGE_READ_FAILED', `${file} is not a cctv-agent database (schema version ${version}, no results table)`);
   }
   if (version < MIN_SCHEMA_VERSION || !tables.has('telemetry')) {
-    throw new AgentError('STORAGE_READ_FAILED',
+    throw new AgentError(
+      'STORAGE_READ_FAILED',
       `${file} has schema version ${version}, which has no telemetry table: it was last opened by an older agent. ` +
-      'Start the current agent once (it migrates the file on start), then read it again');
+        'Start the current agent once (it migrates the file on start), then read it again',
+    );
   }
   return version;
 }

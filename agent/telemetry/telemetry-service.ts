@@ -4,6 +4,7 @@ import type { CameraState } from '../ingest/camera-supervisor.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import type { Db } from '../storage/database.js';
+import { expiryOf, outboxEnqueuer } from '../storage/outbox.js';
 import type { StorageCondition } from '../storage/storage-condition.js';
 import type { PipelineStats, StatsReader } from './pipeline-stats.js';
 import type { SystemSampler } from './system-sampler.js';
@@ -56,19 +57,22 @@ export class TelemetryService implements Service {
         rss_bytes, fps, inference_p50_ms, inference_p95_ms, outbox_depth, database_bytes, sample)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const insertOutbox = db.prepare('INSERT INTO outbox (message_id, topic, payload, qos, retain, created_at, expires_at) VALUES (?, ?, ?, 1, 0, ?, ?)');
+    const enqueue = outboxEnqueuer(db);
     const { topic, expiryMs } = this.deps;
     this.insert = db.transaction((sample: TelemetrySample, row: unknown[]) => {
       const json = JSON.stringify(sample);
       insertSample.run(...row, json);
       const at = Date.parse(sample.at);
-      if (topic !== undefined) insertOutbox.run(sample.id, topic, Buffer.from(json), at, expiryMs === null ? null : at + expiryMs);
+      if (topic !== undefined) enqueue({ messageId: sample.id, topic, payload: json, createdAt: at, expiresAt: expiryOf(at, expiryMs) });
     });
     this.window = this.deps.stats.reader();
     this.timer = setInterval(() => {
       // A slow sensor read never stacks samples.
       this.inFlight ??= this.takeSample()
-        .then(() => undefined, (error: unknown) => this.deps.log.error({ err: errorMessage(error) }, 'telemetry sample failed'))
+        .then(
+          () => undefined,
+          (error: unknown) => this.deps.log.error({ err: errorMessage(error) }, 'telemetry sample failed'),
+        )
         .finally(() => (this.inFlight = undefined));
     }, this.deps.intervalMs);
   }
@@ -120,8 +124,18 @@ export class TelemetryService implements Service {
     const { system, pipeline } = sample;
     try {
       this.insert(sample, [
-        sample.id, Date.parse(sample.at), sample.intervalSeconds, system.cpuLoadPercent, system.temperatureC, system.memoryAvailableBytes,
-        system.diskFreeBytes, system.agentRssBytes, pipeline.fps, pipeline.inferenceP50Ms, pipeline.inferenceP95Ms, pipeline.outboxDepth,
+        sample.id,
+        Date.parse(sample.at),
+        sample.intervalSeconds,
+        system.cpuLoadPercent,
+        system.temperatureC,
+        system.memoryAvailableBytes,
+        system.diskFreeBytes,
+        system.agentRssBytes,
+        pipeline.fps,
+        pipeline.inferenceP50Ms,
+        pipeline.inferenceP95Ms,
+        pipeline.outboxDepth,
         pipeline.databaseBytes,
       ]);
       this.lastError = undefined;

@@ -3,8 +3,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
-import { assetPath } from '../helpers/assets.js';
-import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.js';
+import { assetPath } from '../support/assets.js';
+import { startMosquitto, type MosquittoHandle } from '../support/mosquitto.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -34,18 +34,21 @@ describe('broker outage with a SIGKILL in the middle', () => {
     broker = await startMosquitto({ extraConfig: ['persistence true', `persistence_location ${persistence}/`, 'max_queued_messages 0'] });
     const dataDir = path.join(dir, 'data');
     const config = path.join(dir, 'config.yaml');
-    fs.writeFileSync(config, [
-      'deviceId: outage',
-      `dataDir: ${dataDir}`,
-      'cameras:',
-      `  - { id: highway, url: "${assetPath('highway-cctv-320x240.mp4')}", sampleFps: 5, realtime: true, loop: true }`,
-      'mqtt:',
-      `  url: ${broker.url}`,
-      '  reconnectMs: 500',
-      '  reconnectMaxMs: 2000',
-      'telemetry: { intervalSeconds: 5 }',
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      config,
+      [
+        'deviceId: outage',
+        `dataDir: ${dataDir}`,
+        'cameras:',
+        `  - { id: highway, url: "${assetPath('highway-cctv-320x240.mp4')}", sampleFps: 5, realtime: true, loop: true }`,
+        'mqtt:',
+        `  url: ${broker.url}`,
+        '  reconnectMs: 500',
+        '  reconnectMaxMs: 2000',
+        'telemetry: { intervalSeconds: 5 }',
+        '',
+      ].join('\n'),
+    );
 
     const received: string[] = [];
     const watcher = await mqtt.connectAsync(broker.url, { clientId: 'outage-watcher', clean: false, reconnectPeriod: 300 });
@@ -88,9 +91,7 @@ describe('broker outage with a SIGKILL in the middle', () => {
     watcher.end();
 
     const stored = db.prepare('SELECT message_id FROM results ORDER BY id').pluck().all() as string[];
-    const unsent = new Set(
-      (db.prepare("SELECT message_id FROM outbox WHERE topic = 'cctv/outage/results' ORDER BY id").pluck().all() as string[]),
-    );
+    const unsent = new Set(db.prepare("SELECT message_id FROM outbox WHERE topic = 'cctv/outage/results' ORDER BY id").pluck().all() as string[]);
     db.close();
     const duplicates = received.length - new Set(received).size;
     console.log(

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assetPath } from '../helpers/assets.js';
-import { findFfmpegProcesses } from '../helpers/processes.js';
-import { startRtspServer, type RtspServerHandle } from '../helpers/rtsp-server.js';
+import { assetPath } from '../support/assets.js';
+import { findFfmpegProcesses } from '../support/processes.js';
+import { startRtspServer, type RtspServerHandle } from '../support/rtsp-server.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -25,14 +25,17 @@ describe('a camera given by host name, with the default setup', () => {
   it('rtsp://localhost:PORT/... streams and its results reach SQLite', async () => {
     const dir = tempDir();
     const config = path.join(dir, 'config.yaml');
-    fs.writeFileSync(config, [
-      `dataDir: ${path.join(dir, 'data')}`,
-      'mqtt: { enabled: false }',
-      'storage: { flushIntervalMs: 100 }',
-      'cameras:',
-      `  - { id: by-name, url: "rtsp://localhost:${rtsp.port}${rtsp.mount}", sampleFps: 5 }`,
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      config,
+      [
+        `dataDir: ${path.join(dir, 'data')}`,
+        'mqtt: { enabled: false }',
+        'storage: { flushIntervalMs: 100 }',
+        'cameras:',
+        `  - { id: by-name, url: "rtsp://localhost:${rtsp.port}${rtsp.mount}", sampleFps: 5 }`,
+        '',
+      ].join('\n'),
+    );
     agent = spawnAgent(['run', '--config', config]);
     const probed = await agent.waitForLog((line) => line.msg === 'ffmpeg probed', 30_000);
     const resolved = await agent.waitForLog((line) => line.msg === 'camera host resolved', 20_000);
@@ -40,7 +43,9 @@ describe('a camera given by host name, with the default setup', () => {
     await new Promise((resolve) => setTimeout(resolve, 3000));
     agent.kill('SIGTERM');
     expect((await agent.exited).code, agent.stderr()).toBe(0);
-    console.log(`ffmpeg ${String(probed['ffmpeg'])} (${String(probed['origin'])}, resolves names itself: ${String(probed['resolvesHostNames'])}); localhost -> ${String(resolved['address'])}`);
+    console.log(
+      `ffmpeg ${String(probed['ffmpeg'])} (${String(probed['origin'])}, resolves names itself: ${String(probed['resolvesHostNames'])}); localhost -> ${String(resolved['address'])}`,
+    );
     const db = new Database(path.join(dir, 'data', 'agent.db'), { readonly: true });
     const { n } = db.prepare("SELECT count(*) AS n FROM results WHERE camera_id = 'by-name'").get() as { n: number };
     db.close();

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { assetPath } from '../helpers/assets.js';
-import { findFfmpegProcesses, waitForNoFfmpeg } from '../helpers/processes.js';
-import { startRtspServer, type RtspServerHandle } from '../helpers/rtsp-server.js';
+import { assetPath } from '../support/assets.js';
+import { findFfmpegProcesses, waitForNoFfmpeg } from '../support/processes.js';
+import { startRtspServer, type RtspServerHandle } from '../support/rtsp-server.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -48,7 +48,10 @@ describe('camera lifecycle in a running agent', () => {
     agent.kill('SIGHUP');
     const reconfigured = await agent.waitForLog((line) => line.msg === 'cameras reconfigured');
     expect(reconfigured).toMatchObject({ restarted: ['b'], added: [], removed: [] });
-    await agent.waitForLog((line) => line.msg === 'camera state' && line['camera'] === 'b' && line['to'] === 'streaming' && agent!.logs.indexOf(line) > agent!.logs.indexOf(reconfigured));
+    await agent.waitForLog(
+      (line) =>
+        line.msg === 'camera state' && line['camera'] === 'b' && line['to'] === 'streaming' && agent!.logs.indexOf(line) > agent!.logs.indexOf(reconfigured),
+    );
     expect(await pidOf('/stream?cam=a')).toBe(pidA);
     const newPidB = await pidOf('/stream?cam=b');
     expect(newPidB).toBeDefined();

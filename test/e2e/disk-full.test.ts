@@ -5,8 +5,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../agent/storage/database.js';
-import { assetPath } from '../helpers/assets.js';
-import { freePort } from '../helpers/free-port.js';
+import { assetPath } from '../support/assets.js';
+import { freePort } from '../support/free-port.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -81,18 +81,21 @@ describe('a full disk under the data directory', () => {
 
     const config = path.join(dir, 'config.yaml');
     const clip = assetPath('highway-cctv-320x240.mp4');
-    fs.writeFileSync(config, [
-      'deviceId: diskfull',
-      `dataDir: ${dataDir}`,
-      'cameras:',
-      `  - { id: a, url: "${clip}", sampleFps: null, realtime: false, loop: true }`,
-      `  - { id: b, url: "${clip}", sampleFps: null, realtime: false, loop: true }`,
-      // A broker that is never there: the outbox grows too, as in a long outage.
-      `mqtt: { url: "mqtt://127.0.0.1:${await freePort()}" }`,
-      'storage: { retention: { minFreeDiskMB: 1, pruneIntervalSeconds: 2 } }',
-      'telemetry: { intervalSeconds: 2 }',
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      config,
+      [
+        'deviceId: diskfull',
+        `dataDir: ${dataDir}`,
+        'cameras:',
+        `  - { id: a, url: "${clip}", sampleFps: null, realtime: false, loop: true }`,
+        `  - { id: b, url: "${clip}", sampleFps: null, realtime: false, loop: true }`,
+        // A broker that is never there: the outbox grows too, as in a long outage.
+        `mqtt: { url: "mqtt://127.0.0.1:${await freePort()}" }`,
+        'storage: { retention: { minFreeDiskMB: 1, pruneIntervalSeconds: 2 } }',
+        'telemetry: { intervalSeconds: 2 }',
+        '',
+      ].join('\n'),
+    );
 
     agent = spawnAgent(['run', '--config', config]);
     await agent.waitForLog((line) => line.msg === 'cctv-agent running', 30_000);
@@ -116,7 +119,9 @@ describe('a full disk under the data directory', () => {
 
     const after = new Database(databaseFile);
     const integrity = after.pragma('integrity_check', { simple: true });
-    const events = after.prepare("SELECT kind, code FROM events WHERE kind IN ('storage-degraded', 'storage-pruned', 'storage-recovered') ORDER BY id").all() as Array<{ kind: string; code: string | null }>;
+    const events = after
+      .prepare("SELECT kind, code FROM events WHERE kind IN ('storage-degraded', 'storage-pruned', 'storage-recovered') ORDER BY id")
+      .all() as Array<{ kind: string; code: string | null }>;
     after.close();
     console.log(
       `tmpfs ${TMPFS_MB} MiB, filler ${(filler / 1048576).toFixed(1)} MiB: ${20_000 - oldest.n} seeded rows pruned, ${newest.n} new results kept, ` +

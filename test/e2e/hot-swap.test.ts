@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { manifestsDir } from '../../agent/paths.js';
-import { assetPath } from '../helpers/assets.js';
+import { assetPath } from '../support/assets.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -19,15 +19,18 @@ const INT8 = path.join(manifestsDir(), 'yolox-nano-int8.json');
 const FLOAT = path.join(manifestsDir(), 'yolox-nano.json');
 
 function writeConfig(file: string, dir: string, manifest: string): void {
-  fs.writeFileSync(file, [
-    `dataDir: ${path.join(dir, 'data')}`,
-    'mqtt: { enabled: false }',
-    `model: { manifest: ${manifest} }`,
-    'storage: { flushIntervalMs: 100 }',
-    'cameras:',
-    `  - { id: cam, url: ${assetPath('highway-cctv-320x240.mp4')}, sampleFps: 5 }`,
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    file,
+    [
+      `dataDir: ${path.join(dir, 'data')}`,
+      'mqtt: { enabled: false }',
+      `model: { manifest: ${manifest} }`,
+      'storage: { flushIntervalMs: 100 }',
+      'cameras:',
+      `  - { id: cam, url: ${assetPath('highway-cctv-320x240.mp4')}, sampleFps: 5 }`,
+      '',
+    ].join('\n'),
+  );
 }
 
 describe('hot swap in a running agent (SIGHUP with another model manifest)', () => {
@@ -75,7 +78,9 @@ describe('hot swap in a running agent (SIGHUP with another model manifest)', () 
     // One reading moves by ±10 MB with the moment of the swap: compare the medians of the first and last five.
     const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     const growth = median(rss.slice(-5)) - median(rss.slice(0, 5));
-    console.log(`20 swaps: ${framesIn} frames in, ${dropped} dropped by the latest-wins slot, ${rows.length} results; RSS after each swap (MB): ${rss.join(', ')}; growth from swap 1 to 20: ${rss.at(-1)! - rss[0]!} MB; median of the last 5 minus median of the first 5: ${growth} MB`);
+    console.log(
+      `20 swaps: ${framesIn} frames in, ${dropped} dropped by the latest-wins slot, ${rows.length} results; RSS after each swap (MB): ${rss.join(', ')}; growth from swap 1 to 20: ${rss.at(-1)! - rss[0]!} MB; median of the last 5 minus median of the first 5: ${growth} MB`,
+    );
     expect(growth).toBeLessThan(20);
     expect(new Set(seqs).size).toBe(seqs.length); // none processed twice
     expect(rows.length + dropped).toBe(framesIn); // every frame in is a result or a counted drop

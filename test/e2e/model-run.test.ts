@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { modelRunOutputSchema } from '../../agent/cli/model-run-output.js';
-import { assetPath } from '../helpers/assets.js';
+import { assetPath } from '../support/assets.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -16,26 +16,33 @@ describe('cctv-agent model run', () => {
     await killIfRunning(agent);
   });
 
-  it('on the catalog\'s highway frame prints the same vehicles as the live pipeline gives for that frame; --json fits its schema', async () => {
+  it("on the catalog's highway frame prints the same vehicles as the live pipeline gives for that frame; --json fits its schema", async () => {
     const dir = tempDir();
     const frame = assetPath('highway-frame-t5s.png');
     const config = path.join(dir, 'config.yaml');
     // The frame as a one-frame file camera: decoded, scaled, inferred and stored by the agent.
-    fs.writeFileSync(config, [
-      `dataDir: ${path.join(dir, 'data')}`,
-      'mqtt: { enabled: false }',
-      'storage: { flushIntervalMs: 50 }',
-      'cameras:',
-      `  - { id: still, url: "${frame}", loop: false, realtime: false, sampleFps: null }`,
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      config,
+      [
+        `dataDir: ${path.join(dir, 'data')}`,
+        'mqtt: { enabled: false }',
+        'storage: { flushIntervalMs: 50 }',
+        'cameras:',
+        `  - { id: still, url: "${frame}", loop: false, realtime: false, sampleFps: null }`,
+        '',
+      ].join('\n'),
+    );
     agent = spawnAgent(['run', '--config', config]);
     await agent.waitForLog((line) => line.msg === 'camera state' && line['to'] === 'ended', 60_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
     agent.kill('SIGTERM');
     expect((await agent.exited).code, agent.stderr()).toBe(0);
     const db = new Database(path.join(dir, 'data', 'agent.db'), { readonly: true });
-    const rows = db.prepare('SELECT model_id, model_version, vehicles FROM results').all() as Array<{ model_id: string; model_version: string; vehicles: string }>;
+    const rows = db.prepare('SELECT model_id, model_version, vehicles FROM results').all() as Array<{
+      model_id: string;
+      model_version: string;
+      vehicles: string;
+    }>;
     db.close();
     expect(rows).toHaveLength(1);
     const live = JSON.parse(rows[0]!.vehicles) as unknown[];

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../agent/paths.js';
-import { freePort } from '../helpers/free-port.js';
+import { freePort } from '../support/free-port.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -14,7 +14,8 @@ function readmeCommands(): string[][] {
   const readme = fs.readFileSync(path.join(packageRoot(), 'README.md'), 'utf8');
   const section = readme.slice(readme.indexOf('## Running it for real'));
   const block = /```sh\n([\s\S]*?)```/.exec(section.slice(0, section.indexOf('\n## ', 5)))![1]!;
-  return block.split('\n')
+  return block
+    .split('\n')
     .map((line) => line.replace(/\s+#.*$/, '').trim())
     .filter((line) => line.startsWith(BIN))
     .map((line) => line.slice(BIN.length).trim().split(/\s+/));
@@ -26,7 +27,7 @@ describe('the README\'s "Running it for real" commands, after the demo', () => {
     for (const agent of running.splice(0)) await killIfRunning(agent);
   });
 
-  it('each runs as written from a checkout where `demo` ran (cwd with dist/, the demo\'s ./cctv-agent.yaml and ./data)', async () => {
+  it("each runs as written from a checkout where `demo` ran (cwd with dist/, the demo's ./cctv-agent.yaml and ./data)", async () => {
     const commands = readmeCommands();
     expect(commands.length).toBeGreaterThanOrEqual(6);
     // A working directory like a checkout: dist/ is there, and the demo writes beside it.

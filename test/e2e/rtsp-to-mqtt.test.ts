@@ -3,11 +3,11 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.js';
-import { findFfmpegProcesses } from '../helpers/processes.js';
-import { startRtspServer, type RtspServerHandle } from '../helpers/rtsp-server.js';
+import { startMosquitto, type MosquittoHandle } from '../support/mosquitto.js';
+import { findFfmpegProcesses } from '../support/processes.js';
+import { startRtspServer, type RtspServerHandle } from '../support/rtsp-server.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
-import { assetPath } from '../helpers/assets.js';
+import { assetPath } from '../support/assets.js';
 import { useTempDir } from '../support/temp-dir.js';
 
 const tempDir = useTempDir('cctv-e2e-');
@@ -47,20 +47,23 @@ describe('RTSP camera -> agent -> mosquitto, on real parts', () => {
     const secretFile = path.join(dir, 'mqtt-password');
     fs.writeFileSync(secretFile, `${MQTT_PASSWORD}\n`, { mode: 0o600 });
     const config = path.join(dir, 'config.yaml');
-    fs.writeFileSync(config, [
-      'deviceId: e2e-device',
-      `dataDir: ${path.join(dir, 'data')}`,
-      'cameras:',
-      // Credentials embedded in the URL: they must appear in no log line.
-      `  - { id: highway, url: "${rtsp.urlWithCredentials}", sampleFps: 5, transport: tcp }`,
-      'mqtt:',
-      `  url: ${broker.url}`,
-      '  username: edge',
-      `  passwordFile: ${secretFile}`,
-      'storage: { flushIntervalMs: 100 }',
-      'log: { level: debug }',
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      config,
+      [
+        'deviceId: e2e-device',
+        `dataDir: ${path.join(dir, 'data')}`,
+        'cameras:',
+        // Credentials embedded in the URL: they must appear in no log line.
+        `  - { id: highway, url: "${rtsp.urlWithCredentials}", sampleFps: 5, transport: tcp }`,
+        'mqtt:',
+        `  url: ${broker.url}`,
+        '  username: edge',
+        `  passwordFile: ${secretFile}`,
+        'storage: { flushIntervalMs: 100 }',
+        'log: { level: debug }',
+        '',
+      ].join('\n'),
+    );
 
     const subscriber = await mqtt.connectAsync(broker.url, { ...(await broker.clientOptions()), clientId: 'e2e-watcher' });
     const messages: ResultMessage[] = [];
@@ -87,13 +90,26 @@ describe('RTSP camera -> agent -> mosquitto, on real parts', () => {
 
     // Every published result is the same row in SQLite, by message id.
     const db = new Database(path.join(dir, 'data', 'agent.db'), { readonly: true });
-    const rows = db.prepare('SELECT message_id, camera_id, seq, model_id, model_version, vehicle_count FROM results').all() as Array<{ message_id: string; camera_id: string; seq: number; model_id: string; model_version: string; vehicle_count: number }>;
+    const rows = db.prepare('SELECT message_id, camera_id, seq, model_id, model_version, vehicle_count FROM results').all() as Array<{
+      message_id: string;
+      camera_id: string;
+      seq: number;
+      model_id: string;
+      model_version: string;
+      vehicle_count: number;
+    }>;
     db.close();
     const byId = new Map(rows.map((row) => [row.message_id, row]));
     for (const message of messages) {
       const row = byId.get(message.id);
       expect(row, `message ${message.id} is not in SQLite`).toBeDefined();
-      expect(row).toMatchObject({ camera_id: 'highway', seq: message.seq, model_id: message.model.id, model_version: message.model.version, vehicle_count: message.vehicles.length });
+      expect(row).toMatchObject({
+        camera_id: 'highway',
+        seq: message.seq,
+        model_id: message.model.id,
+        model_version: message.model.version,
+        vehicle_count: message.vehicles.length,
+      });
       expect(message.model).toEqual({ id: 'yolox-nano-int8', version: '1.0.0' });
       expect(message.deviceId).toBe('e2e-device');
     }

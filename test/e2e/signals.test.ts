@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../helpers/free-port.js';
-import { findFfmpegProcesses, waitForNoFfmpeg } from '../helpers/processes.js';
+import { freePort } from '../support/free-port.js';
+import { findFfmpegProcesses, waitForNoFfmpeg } from '../support/processes.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
-import { assetPath } from '../helpers/assets.js';
+import { assetPath } from '../support/assets.js';
 import { listenNotifySocket } from '../support/notify-socket.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -27,16 +27,19 @@ async function setup(): Promise<{ config: string; marker: string; dir: string }>
   fs.symlinkSync(assetPath('highway-cctv-320x240.mp4'), path.join(dir, marker));
   const port = await freePort();
   const config = path.join(dir, 'config.yaml');
-  fs.writeFileSync(config, [
-    'deviceId: signals-test',
-    `dataDir: ${path.join(dir, 'data')}`,
-    'cameras:',
-    `  - { id: cam1, url: ${path.join(dir, marker)}, sampleFps: 5 }`,
-    `  - { id: cam2, url: ${path.join(dir, marker)}, sampleFps: 2 }`,
-    `mqtt: { embeddedBroker: { port: ${port} } }`,
-    `shutdown: { timeoutMs: ${SHUTDOWN_DEADLINE_MS} }`,
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    config,
+    [
+      'deviceId: signals-test',
+      `dataDir: ${path.join(dir, 'data')}`,
+      'cameras:',
+      `  - { id: cam1, url: ${path.join(dir, marker)}, sampleFps: 5 }`,
+      `  - { id: cam2, url: ${path.join(dir, marker)}, sampleFps: 2 }`,
+      `mqtt: { embeddedBroker: { port: ${port} } }`,
+      `shutdown: { timeoutMs: ${SHUTDOWN_DEADLINE_MS} }`,
+      '',
+    ].join('\n'),
+  );
   return { config, marker, dir };
 }
 

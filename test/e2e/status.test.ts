@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { assetPath } from '../helpers/assets.js';
+import { assetPath } from '../support/assets.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -23,15 +23,18 @@ describe('cctv-agent status, from local files only', () => {
   it('shows a running agent, then a stopped one, then one that was killed', async () => {
     const dir = tempDir();
     const config = path.join(dir, 'config.yaml');
-    fs.writeFileSync(config, [
-      'deviceId: status-test',
-      `dataDir: ${path.join(dir, 'data')}`,
-      'mqtt: { enabled: false }',
-      'cameras:',
-      `  - { id: highway, url: ${assetPath('highway-cctv-320x240.mp4')}, sampleFps: 5 }`,
-      '  - { id: broken, url: "rtsp://127.0.0.1:9/nothing" }',
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      config,
+      [
+        'deviceId: status-test',
+        `dataDir: ${path.join(dir, 'data')}`,
+        'mqtt: { enabled: false }',
+        'cameras:',
+        `  - { id: highway, url: ${assetPath('highway-cctv-320x240.mp4')}, sampleFps: 5 }`,
+        '  - { id: broken, url: "rtsp://127.0.0.1:9/nothing" }',
+        '',
+      ].join('\n'),
+    );
     agent = spawnAgent(['run', '--config', config]);
     await agent.waitForLog((line) => line.msg === 'camera state' && line['camera'] === 'highway' && line['to'] === 'streaming', 30_000);
     await new Promise((resolve) => setTimeout(resolve, 2500));

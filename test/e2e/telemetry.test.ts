@@ -6,8 +6,8 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventPayloadSchema } from '../../agent/storage/event-schema.js';
 import { telemetrySampleSchema, type TelemetrySample } from '../../agent/telemetry/telemetry-sample.js';
-import { assetPath } from '../helpers/assets.js';
-import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.js';
+import { assetPath } from '../support/assets.js';
+import { startMosquitto, type MosquittoHandle } from '../support/mosquitto.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -31,17 +31,20 @@ describe('telemetry and events, stored and published', () => {
     const dir = tempDir();
     const dataDir = path.join(dir, 'data');
     const config = path.join(dir, 'config.yaml');
-    fs.writeFileSync(config, [
-      'deviceId: telemetry',
-      `dataDir: ${dataDir}`,
-      'cameras:',
-      `  - { id: highway, url: "${assetPath('highway-cctv-320x240.mp4')}", sampleFps: 5 }`,
-      // A camera that cannot work: its state changes must show up as events.
-      `  - { id: missing, url: "${path.join(dir, 'no-such-clip.mp4')}" }`,
-      `mqtt: { url: "${broker.url}" }`,
-      'telemetry: { intervalSeconds: 1 }',
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      config,
+      [
+        'deviceId: telemetry',
+        `dataDir: ${dataDir}`,
+        'cameras:',
+        `  - { id: highway, url: "${assetPath('highway-cctv-320x240.mp4')}", sampleFps: 5 }`,
+        // A camera that cannot work: its state changes must show up as events.
+        `  - { id: missing, url: "${path.join(dir, 'no-such-clip.mp4')}" }`,
+        `mqtt: { url: "${broker.url}" }`,
+        'telemetry: { intervalSeconds: 1 }',
+        '',
+      ].join('\n'),
+    );
     fs.writeFileSync(path.join(dir, 'no-such-clip.mp4'), 'not a video');
 
     const samples: TelemetrySample[] = [];
@@ -93,7 +96,11 @@ describe('telemetry and events, stored and published', () => {
 
     const db = new Database(path.join(dataDir, 'agent.db'), { readonly: true });
     const stored = db.prepare('SELECT message_id, fps, sample FROM telemetry ORDER BY id').all() as Array<{ message_id: string; fps: number; sample: string }>;
-    const storedEvents = db.prepare('SELECT kind, subject, code FROM events ORDER BY id').all() as Array<{ kind: string; subject: string | null; code: string | null }>;
+    const storedEvents = db.prepare('SELECT kind, subject, code FROM events ORDER BY id').all() as Array<{
+      kind: string;
+      subject: string | null;
+      code: string | null;
+    }>;
     db.close();
     // Every published sample is a stored one, byte for byte.
     const storedById = new Map(stored.map((row) => [row.message_id, row]));

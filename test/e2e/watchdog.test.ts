@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { assetPath } from '../helpers/assets.js';
-import { startRtspServer, type RtspServerHandle } from '../helpers/rtsp-server.js';
+import { assetPath } from '../support/assets.js';
+import { startRtspServer, type RtspServerHandle } from '../support/rtsp-server.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { listenNotifySocket } from '../support/notify-socket.js';
 import { useTempDir } from '../support/temp-dir.js';
@@ -31,14 +31,17 @@ describe('systemd notify protocol on a real unix datagram socket', () => {
     const dir = tempDir();
     const config = path.join(dir, 'config.yaml');
     // The stall watchdog is set far out, so a frozen camera leaves the pipeline hung.
-    fs.writeFileSync(config, [
-      `dataDir: ${path.join(dir, 'data')}`,
-      'mqtt: { enabled: false }',
-      'ffmpeg: { stallTimeoutSeconds: 120 }',
-      'cameras:',
-      `  - { id: cam, url: "${server.url}", sampleFps: 5 }`,
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      config,
+      [
+        `dataDir: ${path.join(dir, 'data')}`,
+        'mqtt: { enabled: false }',
+        'ffmpeg: { stallTimeoutSeconds: 120 }',
+        'cameras:',
+        `  - { id: cam, url: "${server.url}", sampleFps: 5 }`,
+        '',
+      ].join('\n'),
+    );
     notify = listenNotifySocket();
     // WATCHDOG_USEC = 2 s: systemd expects a ping every 2 s, the agent checks every 1 s.
     agent = spawnAgent(['run', '--config', config], { env: { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '2000000' } });

@@ -9,22 +9,51 @@ import { LoadedModel, type SessionSettings } from '../../agent/inference/loaded-
 import { resolveModel } from '../../agent/inference/model-files.js';
 import type { Vehicle } from '../../agent/inference/result.js';
 import { manifestsDir } from '../../agent/paths.js';
-import { assetPath } from '../helpers/assets.js';
+import { assetPath } from '../support/assets.js';
 import { frameFromImage } from '../support/image-frame.js';
 
-const settings: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: false, spinWait: true };
+const settings: SessionSettings = {
+  intraOpThreads: 2,
+  interOpThreads: 1,
+  graphOptimization: 'all',
+  executionProviders: ['cpu'],
+  cpuMemArena: false,
+  spinWait: true,
+};
 const assetsDir = path.dirname(assetPath('yolox-nano.onnx'));
 
 /** Frames of a clip exactly as the agent's ffmpeg makes them (same filter chain), one every 0.5 s. */
 async function clipFrames(file: string, count: number, geometry: LoadedModel['geometry']): Promise<Frame[]> {
   const size = bytesPerFrame(geometry);
-  const child = spawn(bundledFfmpegPath(), ['-hide_banner', '-loglevel', 'error', '-i', file, '-vf', videoFilter(geometry, 2), '-frames:v', String(count), '-pix_fmt', geometry.pixelFormat, '-f', 'rawvideo', 'pipe:1']);
+  const child = spawn(bundledFfmpegPath(), [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-i',
+    file,
+    '-vf',
+    videoFilter(geometry, 2),
+    '-frames:v',
+    String(count),
+    '-pix_fmt',
+    geometry.pixelFormat,
+    '-f',
+    'rawvideo',
+    'pipe:1',
+  ]);
   const chunks: Buffer[] = [];
   for await (const chunk of child.stdout) chunks.push(chunk as Buffer);
   const all = Buffer.concat(chunks);
   return Array.from({ length: Math.floor(all.length / size) }, (_, i) => ({
-    cameraId: 'clip', seq: i, capturedAt: 0, width: geometry.width, height: geometry.height,
-    sourceWidth: 320, sourceHeight: 240, roi: undefined, data: all.subarray(i * size, (i + 1) * size),
+    cameraId: 'clip',
+    seq: i,
+    capturedAt: 0,
+    width: geometry.width,
+    height: geometry.height,
+    sourceWidth: 320,
+    sourceHeight: 240,
+    roi: undefined,
+    data: all.subarray(i * size, (i + 1) * size),
   }));
 }
 
@@ -47,7 +76,7 @@ describe('YOLOX-nano int8 against its float original', () => {
     await float?.release();
   });
 
-  it('agree (IoU >= 0.5, same type) on at least 90% of the float model\'s detections over 50 frames of the highway clip', async () => {
+  it("agree (IoU >= 0.5, same type) on at least 90% of the float model's detections over 50 frames of the highway clip", async () => {
     const frames = await clipFrames(assetPath('highway-cctv-320x240.mp4'), 50, float.geometry);
     expect(frames).toHaveLength(50);
     let reference = 0;

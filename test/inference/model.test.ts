@@ -5,10 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoadedModel, type SessionSettings } from '../../agent/inference/loaded-model.js';
 import { resolveConfiguredModel, resolveModel } from '../../agent/inference/model-files.js';
 import { manifestsDir } from '../../agent/paths.js';
-import { assetPath } from '../helpers/assets.js';
+import { assetPath } from '../support/assets.js';
 import { frameFromImage } from '../support/image-frame.js';
 
-const settings: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: false, spinWait: true };
+const settings: SessionSettings = {
+  intraOpThreads: 2,
+  interOpThreads: 1,
+  graphOptimization: 'all',
+  executionProviders: ['cpu'],
+  cpuMemArena: false,
+  spinWait: true,
+};
 const assetsDir = path.dirname(assetPath('yolox-nano-int8.onnx'));
 
 describe('YOLOX-nano int8 on real images', () => {
@@ -86,14 +93,20 @@ describe('bad models are rejected at load with a code', () => {
     const manifestPath = manifestFor(assetPath('yolox-nano-int8.onnx'), (manifest) => {
       (manifest['input'] as Record<string, unknown>)['width'] = 320;
     });
-    await expect(LoadedModel.load(resolveModel(manifestPath, assetsDir), settings)).rejects.toMatchObject({ code: 'MODEL_MISMATCH', message: expect.stringMatching(/input shape \[1, 3, 416, 416\]/) });
+    await expect(LoadedModel.load(resolveModel(manifestPath, assetsDir), settings)).rejects.toMatchObject({
+      code: 'MODEL_MISMATCH',
+      message: expect.stringMatching(/input shape \[1, 3, 416, 416\]/),
+    });
   });
 
   it('a label count that differs from the output classes', async () => {
     const manifestPath = manifestFor(assetPath('yolox-nano-int8.onnx'), (manifest) => {
       manifest['labels'] = ['car', 'bus', 'truck'];
     });
-    await expect(LoadedModel.load(resolveModel(manifestPath, assetsDir), settings)).rejects.toMatchObject({ code: 'MODEL_MISMATCH', message: expect.stringMatching(/85 values, but 5 \+ 3 labels/) });
+    await expect(LoadedModel.load(resolveModel(manifestPath, assetsDir), settings)).rejects.toMatchObject({
+      code: 'MODEL_MISMATCH',
+      message: expect.stringMatching(/85 values, but 5 \+ 3 labels/),
+    });
   });
 
   it('a file whose sha256 differs from the manifest', async () => {
@@ -108,7 +121,9 @@ describe('execution providers', () => {
   it('an execution provider this machine lacks (CUDA) falls back to the CPU', async () => {
     // onnxruntime's own logger (process-wide, shared by every session) writes the failed CUDA
     // load to stderr before the agent falls back; it is expected here, not a failure.
-    console.log('(expected) an "[E:onnxruntime:... provider_bridge ...] ... libonnxruntime_providers_cuda.so" line on stderr follows: no CUDA here; the test checks the CPU fallback');
+    console.log(
+      '(expected) an "[E:onnxruntime:... provider_bridge ...] ... libonnxruntime_providers_cuda.so" line on stderr follows: no CUDA here; the test checks the CPU fallback',
+    );
     const model = await LoadedModel.load(resolveConfiguredModel('auto', assetsDir), { ...settings, executionProviders: ['cuda', 'cpu'] });
     expect(model.providers).toEqual(['cpu']);
     const result = await model.infer(await frameFromImage(assetPath('highway-frame-t5s.png'), model.geometry));

@@ -4,10 +4,17 @@ import { LoadedModel, type SessionSettings } from '../../agent/inference/loaded-
 import { resolveModel } from '../../agent/inference/model-files.js';
 import { InferenceThreads, RunFailed, SessionWorker } from '../../agent/inference/session-worker.js';
 import { manifestsDir } from '../../agent/paths.js';
-import { assetPath } from '../helpers/assets.js';
+import { assetPath } from '../support/assets.js';
 import { frameFromImage } from '../support/image-frame.js';
 
-const settings: SessionSettings = { intraOpThreads: 2, interOpThreads: 1, graphOptimization: 'all', executionProviders: ['cpu'], cpuMemArena: true, spinWait: false };
+const settings: SessionSettings = {
+  intraOpThreads: 2,
+  interOpThreads: 1,
+  graphOptimization: 'all',
+  executionProviders: ['cpu'],
+  cpuMemArena: true,
+  spinWait: false,
+};
 const assetsDir = path.dirname(assetPath('yolox-nano-int8.onnx'));
 const int8 = (): ReturnType<typeof resolveModel> => resolveModel(path.join(manifestsDir(), 'yolox-nano-int8.json'), assetsDir);
 

@@ -4,9 +4,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isAgentError } from '../../agent/errors.js';
 import { resolveSourceHost } from '../../agent/ingest/camera-host.js';
 import { bundledFfmpegPath, chooseFfmpeg, isStaticElf, SYSTEM_FFMPEG } from '../../agent/ingest/ffmpeg-binary.js';
-import { assetPath } from '../helpers/assets.js';
-import { waitForNoFfmpeg } from '../helpers/processes.js';
-import { startRtspServer, type RtspServerHandle } from '../helpers/rtsp-server.js';
+import { assetPath } from '../support/assets.js';
+import { waitForNoFfmpeg } from '../support/processes.js';
+import { startRtspServer, type RtspServerHandle } from '../support/rtsp-server.js';
 import { startIngest, type Harness } from '../support/ingest-harness.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -29,7 +29,10 @@ describe('camera host names are resolved by the agent', () => {
   };
 
   it('gives a static ffmpeg the address (credentials, port and path kept), a dynamic one the name', async () => {
-    expect(await resolveSourceHost('north', 'rtsp://u:p%40ss@cam.example:8554/live?ch=1', false, lookup)).toEqual({ url: 'rtsp://u:p%40ss@192.0.2.7:8554/live?ch=1', address: '192.0.2.7' });
+    expect(await resolveSourceHost('north', 'rtsp://u:p%40ss@cam.example:8554/live?ch=1', false, lookup)).toEqual({
+      url: 'rtsp://u:p%40ss@192.0.2.7:8554/live?ch=1',
+      address: '192.0.2.7',
+    });
     expect(await resolveSourceHost('north', 'rtsp://cam6.example/live', false, lookup)).toEqual({ url: 'rtsp://[2001:db8::7]/live', address: '2001:db8::7' });
     expect(await resolveSourceHost('north', 'http://cam.example/mjpeg', true, lookup)).toEqual({ url: 'http://cam.example/mjpeg', address: '192.0.2.7' });
   });
@@ -44,7 +47,9 @@ describe('camera host names are resolved by the agent', () => {
   it('a name that does not resolve is CAMERA_HOST_UNRESOLVED, naming the camera key and the host', async () => {
     const promise = resolveSourceHost('north', 'rtsp://nowhere.example/x', false, lookup);
     expect(await codeOf(promise)).toBe('CAMERA_HOST_UNRESOLVED');
-    await expect(resolveSourceHost('north', 'rtsp://nowhere.example/x', false, lookup)).rejects.toThrow(/cameras\.north\.url: host "nowhere\.example" does not resolve \(ENOTFOUND\)/);
+    await expect(resolveSourceHost('north', 'rtsp://nowhere.example/x', false, lookup)).rejects.toThrow(
+      /cameras\.north\.url: host "nowhere\.example" does not resolve \(ENOTFOUND\)/,
+    );
   });
 
   it('knows the bundled ffmpeg is static (cannot resolve names) and Node is not', () => {
@@ -53,7 +58,7 @@ describe('camera host names are resolved by the agent', () => {
     expect(isStaticElf(new URL(import.meta.url).pathname)).toBe(false);
   });
 
-  it('prefers ffmpeg.path, then Debian\'s /usr/bin/ffmpeg, then the bundled build', () => {
+  it("prefers ffmpeg.path, then Debian's /usr/bin/ffmpeg, then the bundled build", () => {
     expect(chooseFfmpeg('/opt/ffmpeg', () => true)).toEqual({ path: '/opt/ffmpeg', origin: 'config' });
     expect(chooseFfmpeg(undefined, (file) => file === SYSTEM_FFMPEG)).toEqual({ path: SYSTEM_FFMPEG, origin: 'system' });
     expect(chooseFfmpeg(undefined, () => false)).toEqual({ path: bundledFfmpegPath(), origin: 'bundled' });
@@ -93,31 +98,43 @@ describe('on a real RTSP server and real ffmpeg', () => {
 
   it('a host that does not resolve: CAMERA_HOST_UNRESOLVED, no ffmpeg started, retried with the persistent-failure backoff', async () => {
     // .invalid never resolves (RFC 6761). Transient failures would be capped at 150 ms, persistent ones at 800.
-    harness = await startIngest({ cameras: [{ id: 'cam', url: 'rtsp://camera.invalid:554/stream', sampleFps: 5 }], ffmpeg: { restartBackoffMs: { initial: 100, max: 150, maxWhenRejected: 800 } } });
+    harness = await startIngest({
+      cameras: [{ id: 'cam', url: 'rtsp://camera.invalid:554/stream', sampleFps: 5 }],
+      ffmpeg: { restartBackoffMs: { initial: 100, max: 150, maxWhenRejected: 800 } },
+    });
     const state = await harness.waitState('cam', (current) => current.reconnects >= 4, 20_000);
     expect(state).toMatchObject({ lastError: 'CAMERA_HOST_UNRESOLVED', pid: undefined });
     expect(state.lastErrorLine).toMatch(/cameras\.cam\.url: host "camera\.invalid" does not resolve/);
-    const delays = harness.logLines().filter((line) => line.includes('camera cannot be opened')).map((line) => (JSON.parse(line) as { retryInMs: number }).retryInMs);
+    const delays = harness
+      .logLines()
+      .filter((line) => line.includes('camera cannot be opened'))
+      .map((line) => (JSON.parse(line) as { retryInMs: number }).retryInMs);
     expect(delays.length).toBeGreaterThanOrEqual(4);
     expect(Math.max(...delays)).toBeGreaterThan(150);
     // The warning carries the fix line, since a name problem must be fixed by a person.
-    expect(harness.logLines().some((line) => line.includes('camera cannot be opened') && line.includes('check the name, /etc/hosts and the DNS servers'))).toBe(true);
+    expect(harness.logLines().some((line) => line.includes('camera cannot be opened') && line.includes('check the name, /etc/hosts and the DNS servers'))).toBe(
+      true,
+    );
   }, 40_000);
 
   it('an ffmpeg that dies by SIGSEGV: FFMPEG_CRASHED with the signal named, retried with backoff', async () => {
     const dir = tempDir();
     const fake = path.join(dir, 'crashing-ffmpeg');
     // Answers the agent's probes like ffmpeg 5.1, and crashes when asked to open an input.
-    fs.writeFileSync(fake, [
-      '#!/bin/sh',
-      'case " $* " in *" -i "*) kill -SEGV $$ ;; esac',
-      'case " $* " in *" -formats "*) printf "File formats:\\n D. = Demuxing supported\\n --\\n D  rtsp            RTSP input\\n" ; exit 0 ;; esac',
-      'echo "ffmpeg version 5.1.6 Copyright (c) 2000-2024"',
-      'echo "libavformat    59. 27.100 / 59. 27.100"',
-      'echo "Hardware acceleration methods:"',
-      'exit 0',
-      '',
-    ].join('\n'), { mode: 0o755 });
+    fs.writeFileSync(
+      fake,
+      [
+        '#!/bin/sh',
+        'case " $* " in *" -i "*) kill -SEGV $$ ;; esac',
+        'case " $* " in *" -formats "*) printf "File formats:\\n D. = Demuxing supported\\n --\\n D  rtsp            RTSP input\\n" ; exit 0 ;; esac',
+        'echo "ffmpeg version 5.1.6 Copyright (c) 2000-2024"',
+        'echo "libavformat    59. 27.100 / 59. 27.100"',
+        'echo "Hardware acceleration methods:"',
+        'exit 0',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
     harness = await startIngest({
       cameras: [{ id: 'cam', url: assetPath('highway-cctv-320x240.mp4'), sampleFps: 5 }],
       ffmpeg: { path: fake, restartBackoffMs: { initial: 100, max: 150, maxWhenRejected: 800 } },
@@ -125,7 +142,10 @@ describe('on a real RTSP server and real ffmpeg', () => {
     const state = await harness.waitState('cam', (current) => current.reconnects >= 3, 20_000);
     expect(state.lastError).toBe('FFMPEG_CRASHED');
     expect(state.lastErrorLine).toMatch(/crashing-ffmpeg was killed by SIGSEGV/);
-    const delays = harness.logLines().filter((line) => line.includes('camera cannot be opened')).map((line) => (JSON.parse(line) as { retryInMs: number }).retryInMs);
+    const delays = harness
+      .logLines()
+      .filter((line) => line.includes('camera cannot be opened'))
+      .map((line) => (JSON.parse(line) as { retryInMs: number }).retryInMs);
     expect(Math.max(...delays)).toBeGreaterThan(150);
   }, 40_000);
 });

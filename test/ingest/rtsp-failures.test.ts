@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { assetPath } from '../helpers/assets.js';
-import { freePort } from '../helpers/free-port.js';
-import { findFfmpegProcesses, waitForNoFfmpeg } from '../helpers/processes.js';
-import { startRtspServer, type RtspServerHandle } from '../helpers/rtsp-server.js';
+import { assetPath } from '../support/assets.js';
+import { freePort } from '../support/free-port.js';
+import { findFfmpegProcesses, waitForNoFfmpeg } from '../support/processes.js';
+import { startRtspServer, type RtspServerHandle } from '../support/rtsp-server.js';
 import { startIngest, type Harness } from '../support/ingest-harness.js';
 
 const PASSWORD = 'Cam-Secret-77';
@@ -10,7 +10,8 @@ let server: RtspServerHandle;
 let secured: RtspServerHandle;
 let harness: Harness | undefined;
 
-const ourFfmpeg = (args: string): boolean => args.includes(`127.0.0.1:${server.port}/`) || args.includes(`127.0.0.1:${secured.port}/`) || args.includes('cctv-closed-port');
+const ourFfmpeg = (args: string): boolean =>
+  args.includes(`127.0.0.1:${server.port}/`) || args.includes(`127.0.0.1:${secured.port}/`) || args.includes('cctv-closed-port');
 
 beforeAll(async () => {
   server = await startRtspServer({ file: assetPath('highway-cctv-320x240.mp4') });
@@ -89,7 +90,10 @@ describe('ingest against a real RTSP server', () => {
     await harness.waitFrames('good', 10, 15_000);
     expect(harness.camera('good').state).toBe('streaming');
     // The backoff grows: retries are spaced out, not a tight loop.
-    const retries = harness.logLines().map((line) => JSON.parse(line) as { camera?: string; to?: string; retryInMs?: number }).filter((line) => line.camera === 'closed' && line.to === 'backoff');
+    const retries = harness
+      .logLines()
+      .map((line) => JSON.parse(line) as { camera?: string; to?: string; retryInMs?: number })
+      .filter((line) => line.camera === 'closed' && line.to === 'backoff');
     expect(retries.length).toBeGreaterThanOrEqual(3);
     expect(Math.max(...retries.map((line) => line.retryInMs!))).toBeGreaterThan(retries[0]!.retryInMs!);
     // Credentials appear nowhere: not in the log, the camera state, or the error lines.

@@ -2,8 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { assetPath } from '../helpers/assets.js';
-import { waitForNoFfmpegChildren } from '../helpers/processes.js';
+import { assetPath } from '../support/assets.js';
+import { waitForNoFfmpegChildren } from '../support/processes.js';
 import { startIngest, type Harness } from '../support/ingest-harness.js';
 
 let harness: Harness | undefined;
@@ -49,7 +49,10 @@ describe('camera sources', () => {
 
   it('an http camera that answers 404 gets SOURCE_NOT_FOUND', async () => {
     const url = await startMjpegServer();
-    harness = await startIngest({ cameras: [{ id: 'mjpeg', url: url.replace('cctv-mjpeg', 'cctv-mjpeg-missing') }], ffmpeg: { restartBackoffMs: { initial: 100, max: 500, maxWhenRejected: 500 } } });
+    harness = await startIngest({
+      cameras: [{ id: 'mjpeg', url: url.replace('cctv-mjpeg', 'cctv-mjpeg-missing') }],
+      ffmpeg: { restartBackoffMs: { initial: 100, max: 500, maxWhenRejected: 500 } },
+    });
     const state = await harness.waitState('mjpeg', (current) => current.lastError === 'SOURCE_NOT_FOUND', 15_000);
     expect(state.state).toMatch(/backoff|starting/);
   });
@@ -77,7 +80,9 @@ describe('camera sources', () => {
   });
 
   it('a region of interest is cropped before scaling', async () => {
-    harness = await startIngest({ cameras: [{ id: 'roi', url: assetPath('highway-cctv-320x240.mp4'), roi: { x: 0.5, y: 0, width: 0.5, height: 0.5 }, sampleFps: 5 }] });
+    harness = await startIngest({
+      cameras: [{ id: 'roi', url: assetPath('highway-cctv-320x240.mp4'), roi: { x: 0.5, y: 0, width: 0.5, height: 0.5 }, sampleFps: 5 }],
+    });
     await harness.waitFrames('roi', 3, 15_000);
     expect(harness.sourceSizes.get('roi')).toEqual([320, 240]);
     const logs = harness.logLines().join('\n');

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { pingCommand, statusCommand } from '../../agent/mqtt/builtin-commands.js';
+import { pingCommandHandler, statusCommandHandler } from '../../agent/mqtt/builtin-commands.js';
 import { commandReplySchema, type CommandErrorCode, type CommandReply } from '../../agent/mqtt/command-schemas.js';
 import { CommandRouter } from '../../agent/mqtt/commands.js';
 import type { MqttLink } from '../../agent/mqtt/mqtt-link.js';
-import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.js';
+import { startMosquitto, type MosquittoHandle } from '../support/mosquitto.js';
 import { captureLogger } from '../support/capture-log.js';
 import { makeLink, sleep, topics, waitFor, watcher, type Received } from './harness.js';
 
@@ -38,7 +38,18 @@ function malformedCases(): Case[] {
   const json = (value: unknown): string => JSON.stringify(value);
   for (let i = 0; i < 30; i++) {
     // Invalid JSON: truncated objects, bare words, trailing commas, single quotes.
-    const broken = ['{', '{"requestId":', `{"requestId":"r${i}"`, "{'requestId':'x'}", '{"a":1,}', 'ping', `{"args":{${i}}}`, '}{', 'NaN', '{"requestId":"x"}}'];
+    const broken = [
+      '{',
+      '{"requestId":',
+      `{"requestId":"r${i}"`,
+      "{'requestId':'x'}",
+      '{"a":1,}',
+      'ping',
+      `{"args":{${i}}}`,
+      '}{',
+      'NaN',
+      '{"requestId":"x"}}',
+    ];
     add(`invalid JSON ${i}`, broken[i % broken.length]!, 'COMMAND_INVALID_JSON');
   }
   for (let i = 0; i < 25; i++) {
@@ -71,7 +82,11 @@ function malformedCases(): Case[] {
   for (let i = 0; i < 20; i++) add(`requestId of ${129 + i} chars`, json({ requestId: 'r'.repeat(129 + i) }), 'COMMAND_INVALID');
   for (let i = 0; i < 25; i++) {
     // Unknown fields, in the envelope and in the (strict) arguments.
-    add(`unknown field ${i}`, json(i % 2 === 0 ? { requestId: `u${i}`, [`field${i}`]: i } : { requestId: `u${i}`, args: { [`arg${i}`]: true } }), 'COMMAND_INVALID');
+    add(
+      `unknown field ${i}`,
+      json(i % 2 === 0 ? { requestId: `u${i}`, [`field${i}`]: i } : { requestId: `u${i}`, args: { [`arg${i}`]: true } }),
+      'COMMAND_INVALID',
+    );
   }
   for (let i = 0; i < 20; i++) {
     // Deeply nested JSON, as args (an unknown field) or as the whole payload (an array).
@@ -99,7 +114,10 @@ describe('commands against a real mosquitto: a malformed flood', () => {
     const made = makeLink(broker.url, { commands: { maxPayloadBytes: MAX_PAYLOAD } });
     link = made.link;
     router = new CommandRouter({ topics, maxPayloadBytes: made.config.commands.maxPayloadBytes, transport: link, log: captureLogger().log });
-    router.register('ping', pingCommand()).register('status', statusCommand(() => ({ mqtt: link.health(), commands: router.health() })));
+    router.register('ping', pingCommandHandler()).register(
+      'status',
+      statusCommandHandler(() => ({ mqtt: link.health(), commands: router.health() })),
+    );
     await link.start(new AbortController().signal);
     await router.start();
     ({ client: requester, received: replies } = await watcher(broker.url, [`${topics.base}/cmd/+/reply`, `${topics.base}/replies/#`], { protocolVersion: 5 }));
@@ -144,13 +162,20 @@ describe('commands against a real mosquitto: a malformed flood', () => {
     // Still serving: ping and status, on the default topic and on an MQTT 5 response topic.
     replies.length = 0;
     await requester.publishAsync(topics.command('ping'), Buffer.from('{"requestId":"after"}'), { qos: 1 });
-    await requester.publishAsync(topics.command('status'), Buffer.from('{}'), { qos: 1, properties: { responseTopic: `${topics.base}/replies/app`, correlationData: Buffer.from('s1') } });
+    await requester.publishAsync(topics.command('status'), Buffer.from('{}'), {
+      qos: 1,
+      properties: { responseTopic: `${topics.base}/replies/app`, correlationData: Buffer.from('s1') },
+    });
     await waitFor(() => replies.length === 2, 5000, 'ping and status replies');
     const ping = replies.find((reply) => reply.topic === topics.commandReply('ping'))!;
     expect(JSON.parse(ping.payload.toString())).toMatchObject({ requestId: 'after', command: 'ping', ok: true, result: { pong: true } });
     const status = replies.find((reply) => reply.topic === `${topics.base}/replies/app`)!;
     expect(correlation(status)).toBe('s1');
-    expect(JSON.parse(status.payload.toString())).toMatchObject({ command: 'status', ok: true, result: { mqtt: { state: 'connected' }, commands: { state: 'listening' } } });
+    expect(JSON.parse(status.payload.toString())).toMatchObject({
+      command: 'status',
+      ok: true,
+      result: { mqtt: { state: 'connected' }, commands: { state: 'listening' } },
+    });
     console.log(`${cases.length} malformed commands: one error reply each; rejected by code ${JSON.stringify(router.health().detail!['rejected'])}`);
   });
 

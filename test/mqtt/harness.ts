@@ -19,7 +19,14 @@ export interface LinkUnderTest {
 export function makeLink(url: string, mqttKeys: Record<string, unknown> = {}, random?: () => number): LinkUnderTest {
   const { log, lines } = captureLogger();
   const config = mqttSchema.parse({ url, ...mqttKeys });
-  const link = new MqttLink({ url: () => url, config, clientId: `cctv-dev1-${process.pid}`, availabilityTopic: topics.availability, log, ...(random ? { random } : {}) });
+  const link = new MqttLink({
+    url: () => url,
+    config,
+    clientId: `cctv-dev1-${process.pid}`,
+    availabilityTopic: topics.availability,
+    log,
+    ...(random ? { random } : {}),
+  });
   return { link, config, log, logs: () => lines().map((line) => JSON.parse(line) as Record<string, unknown>) };
 }
 
@@ -39,12 +46,4 @@ export async function watcher(url: string, filters: string[], options: IClientOp
   return { client, received };
 }
 
-export async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep, waitFor } from '../support/wait.js';

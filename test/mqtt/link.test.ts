@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { EmbeddedBroker } from '../../agent/mqtt/embedded-broker.js';
 import type { MqttLink } from '../../agent/mqtt/mqtt-link.js';
-import { freePort } from '../helpers/free-port.js';
-import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.js';
+import { freePort } from '../support/free-port.js';
+import { startMosquitto, type MosquittoHandle } from '../support/mosquitto.js';
 import { captureLogger } from '../support/capture-log.js';
 import { makeLink, sleep, topics, waitFor, watcher } from './harness.js';
 
@@ -23,7 +23,10 @@ const text = (payload: Buffer): string => payload.toString();
 describe('MqttLink against a real mosquitto 2', () => {
   it('TLS with a client certificate and a password: connects over MQTT 5, publishes, keeps availability retained', async () => {
     const broker = track(await startMosquitto({ variant: 'tls-password', requireClientCert: true }));
-    const { client, received } = await watcher(broker.url, [`${topics.base}/#`], { ...(await broker.clientOptions({ withClientCert: true })), protocolVersion: 5 });
+    const { client, received } = await watcher(broker.url, [`${topics.base}/#`], {
+      ...(await broker.clientOptions({ withClientCert: true })),
+      protocolVersion: 5,
+    });
     track(client);
     const { link, logs } = makeLink(broker.url, {
       username: broker.username,
@@ -40,7 +43,15 @@ describe('MqttLink against a real mosquitto 2', () => {
     // mosquitto logs the protocol of each client: p5 is MQTT 5.
     expect(broker.logs()).toMatch(new RegExp(`as cctv-dev1-${process.pid} \\(p5,`));
     await link.stop();
-    await waitFor(() => received.filter((m) => m.topic === topics.availability).map((m) => text(m.payload)).includes('offline'), 5000, 'offline');
+    await waitFor(
+      () =>
+        received
+          .filter((m) => m.topic === topics.availability)
+          .map((m) => text(m.payload))
+          .includes('offline'),
+      5000,
+      'offline',
+    );
     expect(logs().filter((line) => line['msg'] === 'mqtt connected')).toHaveLength(1);
   });
 
@@ -54,8 +65,8 @@ describe('MqttLink against a real mosquitto 2', () => {
 
   it('a wrong password is auth-failed (MQTT_AUTH_FAILED), retried with growing delays, logged once', async () => {
     const broker = track(await startMosquitto({ variant: 'password' }));
-    // random 0.5: the jitter factor is 1, so each delay is the exponential base itself.
-    const { link, logs } = makeLink(broker.url, { username: broker.username, password: 'wrong-password', reconnectMs: 200, reconnectMaxMs: 1600 }, () => 0.5);
+    // random 1: the top of the jitter range, so each delay is the exponential ceiling itself.
+    const { link, logs } = makeLink(broker.url, { username: broker.username, password: 'wrong-password', reconnectMs: 200, reconnectMaxMs: 1600 }, () => 1);
     track(link);
     const started = Date.now();
     await link.start(signal);
@@ -103,8 +114,16 @@ describe('MqttLink against a real mosquitto 2', () => {
     track(client);
     await waitFor(() => link.state === 'connected', 5000, 'the reconnect');
     await waitFor(() => received.some((m) => text(m.payload) === 'online'), 5000, 'online after the reconnect');
-    const states = logs().filter((line) => ['mqtt connected', 'mqtt connection lost: retrying; results are kept in the outbox'].includes(line['msg'] as string) || line['state'] === 'unreachable');
-    expect(states.map((line) => line['state'] ?? line['msg'])).toEqual(['mqtt connected', 'mqtt connection lost: retrying; results are kept in the outbox', 'unreachable', 'mqtt connected']);
+    const states = logs().filter(
+      (line) =>
+        ['mqtt connected', 'mqtt connection lost: retrying; results are kept in the outbox'].includes(line['msg'] as string) || line['state'] === 'unreachable',
+    );
+    expect(states.map((line) => line['state'] ?? line['msg'])).toEqual([
+      'mqtt connected',
+      'mqtt connection lost: retrying; results are kept in the outbox',
+      'unreachable',
+      'mqtt connected',
+    ]);
   });
 
   it('protocol "3.1.1" is used when forced: no properties on what it publishes', async () => {

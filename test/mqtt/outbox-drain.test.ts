@@ -5,7 +5,7 @@ import type { MqttLink } from '../../agent/mqtt/mqtt-link.js';
 import { OutboxDrain } from '../../agent/mqtt/outbox-drain.js';
 import { openDatabase, type Db } from '../../agent/storage/database.js';
 import { SqliteOutbox } from '../../agent/storage/outbox.js';
-import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.js';
+import { startMosquitto, type MosquittoHandle } from '../support/mosquitto.js';
 import { captureLogger } from '../support/capture-log.js';
 import { useTempDir } from '../support/temp-dir.js';
 import { makeLink, sleep, topics, waitFor, watcher } from './harness.js';
@@ -76,7 +76,12 @@ describe('OutboxDrain + MqttLink against a real mosquitto', () => {
     const broker = track(await startMosquitto({ extraConfig: ['persistence true', `persistence_location ${tempDir()}/`] }));
     const total = 5000;
     for (let i = 0; i < total; i++) insert(`m${String(i).padStart(5, '0')}`, null);
-    const { client, received } = await watcher(broker.url, [topics.results], { protocolVersion: 4, reconnectPeriod: 100, clean: false, clientId: 'drain-watcher' });
+    const { client, received } = await watcher(broker.url, [topics.results], {
+      protocolVersion: 4,
+      reconnectPeriod: 100,
+      clean: false,
+      clientId: 'drain-watcher',
+    });
     track(client);
     const { link } = makeLink(broker.url, { reconnectMs: 100, reconnectMaxMs: 400 });
     track(link);
@@ -98,6 +103,8 @@ describe('OutboxDrain + MqttLink against a real mosquitto', () => {
     expect(firstSeen).toEqual(Array.from({ length: total }, (_, i) => `m${String(i).padStart(5, '0')}`));
     expect(drain.health().detail).toMatchObject({ depth: 0, inFlight: 0 });
     expect(drain.health().detail!['published']).toBeGreaterThanOrEqual(total);
-    console.log(`backlog across a restart: ${received.length} received, ${seen.size} distinct of ${total}, published ${String(drain.health().detail!['published'])}`);
+    console.log(
+      `backlog across a restart: ${received.length} received, ${seen.size} distinct of ${total}, published ${String(drain.health().detail!['published'])}`,
+    );
   });
 });

@@ -8,17 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  assetMirror,
-  ensureReleaseTarball,
-  runScript,
-  sha256,
-  tempDir,
-  treeListing,
-  unpack,
-  type ReleaseTarball,
-  type ScriptRun,
-} from './support.js';
+import { assetMirror, ensureReleaseTarball, runScript, sha256, tempDir, treeListing, unpack, type ReleaseTarball, type ScriptRun } from './support.js';
 
 let release: ReleaseTarball;
 const cleanup: string[] = [];
@@ -148,18 +138,14 @@ describe('install.sh / uninstall.sh under a root prefix', () => {
       // The upgraded agent accepts the installed config (with a camera added) and finds the
       // models fetched before the upgrade.
       expect(fs.readdirSync(path.join(root, 'opt/cctv-agent/assets'))).toHaveLength(3);
-      const check = spawnSync(
-        process.execPath,
-        [path.join(root, 'opt/cctv-agent/current/dist/agent/cli/bin.js'), 'config', 'check', config],
-        {
-          encoding: 'utf8',
-          env: {
-            PATH: process.env['PATH'],
-            CCTV_CAMERAS: JSON.stringify([{ id: 'north', url: 'rtsp://192.0.2.10:554/stream' }]),
-            CCTV_MODEL__ASSETS_DIR: path.join(root, 'opt/cctv-agent/assets'),
-          },
+      const check = spawnSync(process.execPath, [path.join(root, 'opt/cctv-agent/current/dist/agent/cli/bin.js'), 'config', 'check', config], {
+        encoding: 'utf8',
+        env: {
+          PATH: process.env['PATH'],
+          CCTV_CAMERAS: JSON.stringify([{ id: 'north', url: 'rtsp://192.0.2.10:554/stream' }]),
+          CCTV_MODEL__ASSETS_DIR: path.join(root, 'opt/cctv-agent/assets'),
         },
-      );
+      });
       expect(check.status, check.stderr).toBe(0);
       expect(check.stdout).toMatch(/^ok: .*1 camera\(s\), model yolox-nano-int8@1\.0\.0, data \/var\/lib\/cctv-agent$/m);
     }

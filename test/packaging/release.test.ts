@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../helpers/free-port.js';
+import { freePort } from '../support/free-port.js';
 import { listenNotifySocket } from '../support/notify-socket.js';
 import { assetMirror, ensureReleaseTarball, sha256, tempDir, unpack, type ReleaseTarball } from './support.js';
 
@@ -83,7 +83,13 @@ describe('release tarball', () => {
     const bad = [...files].filter((file) => forbidden.some((pattern) => pattern.test(file)));
     expect(bad).toEqual([]);
     const info = JSON.parse(execFileSync('tar', ['-xzOf', release.tarball, `${top}release-info.json`], { encoding: 'utf8' })) as Record<string, unknown>;
-    expect(info).toMatchObject({ name: 'cctv-edge-agent', version: release.version, platform: process.platform, arch: process.arch, nodeModuleAbi: process.versions.modules });
+    expect(info).toMatchObject({
+      name: 'cctv-edge-agent',
+      version: release.version,
+      platform: process.platform,
+      arch: process.arch,
+      nodeModuleAbi: process.versions.modules,
+    });
   });
 
   it('unpacked into an empty directory, fetches its assets from the mirror and runs the demo; SIGTERM exits 0', async () => {
@@ -94,11 +100,15 @@ describe('release tarball', () => {
     const mirror = assetMirror();
     const env = { PATH: process.env['PATH'], HOME: process.env['HOME'], ...(mirror ? { CCTV_ASSET_MIRROR: mirror } : {}) };
 
-    const fetched = spawnSync(process.execPath, [bin, 'assets', 'fetch', 'yolox-nano-int8.onnx', 'yolox-nano.onnx', 'coco-labels.txt', 'highway-cctv-320x240.mp4'], {
-      cwd: root,
-      env,
-      encoding: 'utf8',
-    });
+    const fetched = spawnSync(
+      process.execPath,
+      [bin, 'assets', 'fetch', 'yolox-nano-int8.onnx', 'yolox-nano.onnx', 'coco-labels.txt', 'highway-cctv-320x240.mp4'],
+      {
+        cwd: root,
+        env,
+        encoding: 'utf8',
+      },
+    );
     console.log(fetched.stdout.trim());
     expect(fetched.status, fetched.stderr).toBe(0);
     expect(fs.existsSync(path.join(app, 'models', 'assets', 'highway-cctv-320x240.mp4'))).toBe(true);
@@ -138,7 +148,10 @@ describe('release tarball', () => {
       });
       const waitForLog = (predicate: (line: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> =>
         new Promise((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no such log line within ${timeoutMs} ms; logs:\n${logs.map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr}`)), timeoutMs);
+          const timer = setTimeout(
+            () => reject(new Error(`no such log line within ${timeoutMs} ms; logs:\n${logs.map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr}`)),
+            timeoutMs,
+          );
           const check = (): void => {
             const found = logs.find(predicate);
             if (found) {

@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { projectRoot } from '../helpers/assets.js';
+import { projectRoot } from '../support/assets.js';
 
 export { projectRoot };
 
@@ -105,7 +105,7 @@ export function runScript(script: string, args: string[], env: NodeJS.ProcessEnv
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
-/** The shared asset mirror, found as test/helpers/assets.ts does; undefined when absent. */
+/** The shared asset mirror, found as test/support/assets.ts does; undefined when absent. */
 export function assetMirror(): string | undefined {
   const candidates = [process.env['CCTV_ASSET_MIRROR'], path.resolve(projectRoot, '..', 'shared', 'assets')];
   return candidates.find((dir): dir is string => dir !== undefined && dir !== '' && fs.existsSync(dir) && fs.statSync(dir).isDirectory());

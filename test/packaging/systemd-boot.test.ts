@@ -49,7 +49,12 @@ function ok(command: string, timeoutMs?: number): string {
 }
 function show(): Record<string, string> {
   const out = ok('systemctl show cctv-agent -p ActiveState -p SubState -p MainPID -p StatusText -p NRestarts -p Result -p ExecMainStatus -p ExecMainCode');
-  return Object.fromEntries(out.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    out
+      .trim()
+      .split('\n')
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
 }
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 async function until<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
@@ -92,7 +97,9 @@ beforeAll(async () => {
   mounted.unshift(layer);
   fs.mkdirSync(path.join(layer, 'upper'));
   fs.mkdirSync(path.join(layer, 'work'));
-  const overlay = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=/,upperdir=${layer}/upper,workdir=${layer}/work`, root], { encoding: 'utf8' });
+  const overlay = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=/,upperdir=${layer}/upper,workdir=${layer}/work`, root], {
+    encoding: 'utf8',
+  });
   if (overlay.status !== 0) {
     skipReason = `cannot mount an overlay of /: ${overlay.stderr.trim()}`;
     return;
@@ -101,18 +108,29 @@ beforeAll(async () => {
   nspawn = spawn(
     'systemd-nspawn',
     [
-      '-D', root, '--private-network', '-M', marker, '--register=no', '--keep-unit', '--link-journal=no', '--console=pipe',
+      '-D',
+      root,
+      '--private-network',
+      '-M',
+      marker,
+      '--register=no',
+      '--keep-unit',
+      '--link-journal=no',
+      '--console=pipe',
       `--bind-ro=${path.dirname(release.tarball)}:/test-in/release`,
       `--bind-ro=${assetMirror()}:/test-in/mirror`,
       `--bind=${out}:/test-out`,
-      '-b', '--', 'systemd.unit=basic.target', `systemd.setenv=NSPAWN_TEST_MARKER=${marker}`,
+      '-b',
+      '--',
+      'systemd.unit=basic.target',
+      `systemd.setenv=NSPAWN_TEST_MARKER=${marker}`,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   nspawn.stdout!.on('data', (chunk: Buffer) => (console_ += chunk.toString()));
   nspawn.stderr!.on('data', (chunk: Buffer) => (console_ += chunk.toString()));
   try {
-    pid1 = await until('the container\'s systemd', findPid1, 30_000);
+    pid1 = await until("the container's systemd", findPid1, 30_000);
     const running = sh('systemctl is-system-running --wait', { timeoutMs: 90_000 });
     if (!/running|degraded/.test(running.out)) throw new Error(`container did not boot: ${running.out}`);
   } catch (error) {
@@ -140,7 +158,9 @@ describe.skipIf(missing !== undefined)('cctv-agent.service under systemd (nspawn
     if (skipReason) context.skip(skipReason);
     const tarball = `/test-in/release/${path.basename(release.tarball)}`;
     // The installer shipped in the tarball, as on a box.
-    const install = ok(`cd /tmp && tar -xzf ${tarball} && bash /tmp/${release.topDir}/scripts/install.sh --tarball ${tarball} --fetch-assets --mirror /test-in/mirror`);
+    const install = ok(
+      `cd /tmp && tar -xzf ${tarball} && bash /tmp/${release.topDir}/scripts/install.sh --tarball ${tarball} --fetch-assets --mirror /test-in/mirror`,
+    );
     console.log(install.trim());
     expect(install).toMatch(/created system user cctv-agent \(systemd-sysusers\)/);
     expect(install).toMatch(/enabled cctv-agent\.service \(systemctl enable\)/);
@@ -181,46 +201,81 @@ systemctl reset-failed cctv-agent`);
     expect(status).toMatch(/^CapBnd:\s+0+$/m);
     expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
     expect(status).toMatch(/^Seccomp:\s+2$/m);
-    const child = await until('an ffmpeg child', () => {
-      const found = sh(`ps -o user=,args= --ppid ${mainPid}`).out.trim();
-      return found.includes('ffmpeg') ? found : undefined;
-    }, 20_000);
-    expect(child).toMatch(/^cctv-ag\S*\s+\/opt\/cctv-agent\/[^/]+\/node_modules\/@ffmpeg-installer\/.*\/ffmpeg /);
+    const child = await until(
+      'an ffmpeg child',
+      () => {
+        const found = sh(`ps -o user=,args= --ppid ${mainPid}`).out.trim();
+        return found.includes('ffmpeg') ? found : undefined;
+      },
+      20_000,
+    );
+    // The agent runs Debian's ffmpeg when the machine has it, else the bundled build (docs/decisions/0007).
+    if (sh('test -x /usr/bin/ffmpeg').status === 0) expect(child).toMatch(/^cctv-ag\S*\s+\/usr\/bin\/ffmpeg /);
+    else expect(child).toMatch(/^cctv-ag\S*\s+\/opt\/cctv-agent\/[^/]+\/node_modules\/@ffmpeg-installer\/.*\/ffmpeg /);
 
     // Results stored and published.
-    const summary = await until('5 results', () => {
-      const text = sh('runuser -u cctv-agent -- node /opt/cctv-agent/current/dist/agent/cli/bin.js status --data-dir /var/lib/cctv-agent').out;
-      const written = Number(/results written (\d+)/.exec(text)?.[1] ?? 0);
-      return written >= 5 ? text : undefined;
-    }, 60_000);
+    const summary = await until(
+      '5 results',
+      () => {
+        const text = sh('runuser -u cctv-agent -- node /opt/cctv-agent/current/dist/agent/cli/bin.js status --data-dir /var/lib/cctv-agent').out;
+        const written = Number(/results written (\d+)/.exec(text)?.[1] ?? 0);
+        return written >= 5 ? text : undefined;
+      },
+      60_000,
+    );
     console.log(summary.trim());
     expect(summary).toMatch(/highway\s+streaming/);
 
     // Name lookups work without AF_NETLINK (glibc's AI_ADDRCONFIG check falls back).
-    const lookup = ok(`systemd-run --wait --pipe -q -p User=cctv-agent -p 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' -p 'SystemCallFilter=@system-service @pkey' \
+    const lookup =
+      ok(`systemd-run --wait --pipe -q -p User=cctv-agent -p 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' -p 'SystemCallFilter=@system-service @pkey' \
       /usr/bin/node -e 'require("dns").lookup("localhost", { hints: require("dns").ADDRCONFIG }, (e, a) => { console.log(e ? "lookup failed " + e.code : "lookup " + a); process.exit(e ? 1 : 0); })'`);
     expect(lookup).toMatch(/^lookup (127\.0\.0\.1|::1)$/m);
 
-    // Reload: SIGHUP, nothing restarted.
+    // Reload: SIGHUP, nothing restarted. A key that needs a restart is changed, so the agent warns.
+    ok("sed -i '1i telemetry: { intervalSeconds: 45 }' /etc/cctv-agent/config.yaml");
     ok('systemctl reload cctv-agent');
     await until('the reload status', () => (show()['StatusText']?.startsWith('reloaded') ? true : undefined), 10_000);
     expect(show()).toMatchObject({ ActiveState: 'active', MainPID: mainPid });
 
+    // journald files each line under its level: -p warning shows warnings and errors only.
+    const warnings = await until(
+      'the reload warning in the journal',
+      () => {
+        const text = ok('journalctl -u cctv-agent -p warning -o cat --no-pager');
+        return text.includes('these changes take effect at the next restart') ? text : undefined;
+      },
+      10_000,
+    );
+    const agentLines = warnings.split('\n').filter((line) => line.startsWith('{'));
+    expect(agentLines.length).toBeGreaterThan(0);
+    for (const line of agentLines) expect(['warn', 'error', 'fatal']).toContain((JSON.parse(line) as { level: string }).level);
+    expect(ok('journalctl -u cctv-agent -p info -o cat --no-pager')).toMatch(/"msg":"cctv-agent running"/);
+    expect(ok('journalctl -u cctv-agent -p warning -o cat --no-pager')).not.toMatch(/"msg":"cctv-agent running"/);
+
     // A hung agent (SIGSTOP: no more WATCHDOG=1) is killed after WatchdogSec and restarted.
     ok(`kill -STOP ${mainPid}`);
     const hungAt = Date.now();
-    const killed = await until('the watchdog', () => {
-      const state = show();
-      return state['Result'] === 'watchdog' ? state : undefined;
-    }, 60_000);
+    const killed = await until(
+      'the watchdog',
+      () => {
+        const state = show();
+        return state['Result'] === 'watchdog' ? state : undefined;
+      },
+      60_000,
+    );
     console.log(`watchdog fired ${((Date.now() - hungAt) / 1000).toFixed(1)} s after SIGSTOP`);
     // Which signal ended it (SIGABRT, or SIGKILL after TimeoutAbortSec on a stopped process) and
     // when systemd updates ExecMainStatus vary; Result=watchdog and the journal line say it all.
     expect(killed['Result']).toBe('watchdog');
-    const restarted = await until('the restart', () => {
-      const state = show();
-      return state['ActiveState'] === 'active' && state['MainPID'] !== mainPid && state['MainPID'] !== '0' ? state : undefined;
-    }, 30_000);
+    const restarted = await until(
+      'the restart',
+      () => {
+        const state = show();
+        return state['ActiveState'] === 'active' && state['MainPID'] !== mainPid && state['MainPID'] !== '0' ? state : undefined;
+      },
+      30_000,
+    );
     expect(restarted['NRestarts']).toBe('1');
     expect(ok('journalctl -u cctv-agent -o cat --no-pager')).toMatch(/Watchdog timeout \(limit 30s\)!/);
 

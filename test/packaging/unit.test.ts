@@ -80,9 +80,13 @@ describe('systemd/cctv-agent.service', () => {
       cleanup.push(dir);
       target = path.join(dir, 'cctv-agent.service');
       const kill = spawnSync('sh', ['-c', 'command -v kill || echo /usr/bin/kill'], { encoding: 'utf8' }).stdout.trim();
-      fs.writeFileSync(target, fs.readFileSync(installed, 'utf8')
-        .replace('ExecStart=/usr/bin/node ', `ExecStart=${process.execPath} `)
-        .replace('ExecReload=/bin/kill ', `ExecReload=${kill.startsWith('/') ? kill : '/usr/bin/kill'} `));
+      fs.writeFileSync(
+        target,
+        fs
+          .readFileSync(installed, 'utf8')
+          .replace('ExecStart=/usr/bin/node ', `ExecStart=${process.execPath} `)
+          .replace('ExecReload=/bin/kill ', `ExecReload=${kill.startsWith('/') ? kill : '/usr/bin/kill'} `),
+      );
       console.log(`verify: /usr/bin/node or /bin/kill missing here; verifying a copy with ExecStart=${process.execPath}`);
     }
     const result = verify(target);
@@ -108,7 +112,10 @@ describe('systemd/cctv-agent.service', () => {
     expect(score, output).not.toBeNull();
     console.log(`systemd-analyze security --offline=true: exposure ${score![1]} ${score![2]}`);
     // The settings systemd-analyze scores as exposed, for the reader (informational, not failures).
-    const exposed = output.split('\n').filter((line) => line.startsWith('✗')).map((line) => line.replace(/^✗\s*/, '').split(/\s{2,}/)[0]);
+    const exposed = output
+      .split('\n')
+      .filter((line) => line.startsWith('✗'))
+      .map((line) => line.replace(/^✗\s*/, '').split(/\s{2,}/)[0]);
     console.log(`  (informational) settings scored as exposed, accepted in docs/packaging.md: ${exposed.join(', ')}`);
     expect(Number(score![1])).toBeLessThanOrEqual(2.5);
     const line = (name: string): string => output.split('\n').find((l) => l.slice(2).startsWith(`${name} `)) ?? `(no ${name} line)`;
@@ -184,7 +191,38 @@ describe('systemd/cctv-agent.service', () => {
     // capability sets: "setpriv: activate capabilities: Operation not permitted" without it),
     // then execve; node spawns it with clone/execve over pipes; sd_notify is a datagram; V8
     // takes a memory protection key for its JIT (pkey_alloc, outside @system-service).
-    const needed = ['pkey_alloc', 'pkey_mprotect', 'prctl', 'capset', 'capget', 'execve', 'clone', 'clone3', 'pipe2', 'wait4', 'kill', 'socket', 'connect', 'sendto', 'sendmsg', 'bind', 'listen', 'accept4', 'mmap', 'mprotect', 'madvise', 'futex', 'epoll_wait', 'io_uring_setup', 'getrandom', 'fdatasync', 'pread64', 'pwrite64', 'sched_getaffinity', 'prlimit64'];
+    const needed = [
+      'pkey_alloc',
+      'pkey_mprotect',
+      'prctl',
+      'capset',
+      'capget',
+      'execve',
+      'clone',
+      'clone3',
+      'pipe2',
+      'wait4',
+      'kill',
+      'socket',
+      'connect',
+      'sendto',
+      'sendmsg',
+      'bind',
+      'listen',
+      'accept4',
+      'mmap',
+      'mprotect',
+      'madvise',
+      'futex',
+      'epoll_wait',
+      'io_uring_setup',
+      'getrandom',
+      'fdatasync',
+      'pread64',
+      'pwrite64',
+      'sched_getaffinity',
+      'prlimit64',
+    ];
     const missing = needed.filter((call) => !allowed.has(call));
     expect(missing).toEqual([]);
     console.log(`SystemCallFilter ${filters.join(' | ')}: ${allowed.size} system calls allowed`);

@@ -9,7 +9,7 @@ import { readSourceFrames } from '../../agent/quantize/calibration-source.js';
 import { DataType, encodeModel, floatTensor, floatValueInfo, makeNode, type ModelProto } from '../../agent/quantize/onnx-model.js';
 import { DEFAULT_OPTIONS, quantizeModel } from '../../agent/quantize/quantize.js';
 import { chooseRange, Histogram, paramsFor } from '../../agent/quantize/range-search.js';
-import { assetPath } from '../helpers/assets.js';
+import { assetPath } from '../support/assets.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cctv-quantize-errors-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -34,7 +34,10 @@ function tinyModel(op: string): Uint8Array {
 
 describe('quantizer errors carry codes', () => {
   it('a model with an unsupported op: QUANTIZE_UNSUPPORTED_OP naming the op and node', async () => {
-    await expect(quantizeModel(tinyModel('Einsum'), [], DEFAULT_OPTIONS)).rejects.toMatchObject({ code: 'QUANTIZE_UNSUPPORTED_OP', message: expect.stringContaining('Einsum (node odd)') });
+    await expect(quantizeModel(tinyModel('Einsum'), [], DEFAULT_OPTIONS)).rejects.toMatchObject({
+      code: 'QUANTIZE_UNSUPPORTED_OP',
+      message: expect.stringContaining('Einsum (node odd)'),
+    });
   });
 
   it('bytes that are not a model: QUANTIZE_MODEL_INVALID', async () => {
@@ -43,7 +46,10 @@ describe('quantizer errors carry codes', () => {
 
   it('a layer name that does not exist: QUANTIZE_UNKNOWN_LAYER naming it', async () => {
     const bytes = fs.readFileSync(assetPath('yolox-nano.onnx'));
-    await expect(quantizeModel(bytes, [], { ...DEFAULT_OPTIONS, keepFloat: ['Conv_41', 'Conv_9999'] })).rejects.toMatchObject({ code: 'QUANTIZE_UNKNOWN_LAYER', message: expect.stringContaining('"Conv_9999"') });
+    await expect(quantizeModel(bytes, [], { ...DEFAULT_OPTIONS, keepFloat: ['Conv_41', 'Conv_9999'] })).rejects.toMatchObject({
+      code: 'QUANTIZE_UNKNOWN_LAYER',
+      message: expect.stringContaining('"Conv_9999"'),
+    });
   });
 
   it('an images folder without images: QUANTIZE_NO_FRAMES', async () => {
@@ -54,11 +60,15 @@ describe('quantizer errors carry codes', () => {
   });
 
   it('a video whose selection is empty (a 0.5 s clip, odd seconds only): QUANTIZE_NO_FRAMES', async () => {
-    await expect(readSourceFrames({ kind: 'video', file: assetPath('highway-cctv-320x240.mp4'), fps: 0.5, seconds: 'odd' }, geometry, 10)).rejects.toMatchObject({ code: 'QUANTIZE_NO_FRAMES' });
+    await expect(
+      readSourceFrames({ kind: 'video', file: assetPath('highway-cctv-320x240.mp4'), fps: 0.5, seconds: 'odd' }, geometry, 10),
+    ).rejects.toMatchObject({ code: 'QUANTIZE_NO_FRAMES' });
   });
 
   it('a video that does not exist: QUANTIZE_SOURCE_FAILED', async () => {
-    await expect(readSourceFrames({ kind: 'video', file: path.join(dir, 'missing.mp4'), fps: 1, seconds: 'all' }, geometry, 10)).rejects.toMatchObject({ code: 'QUANTIZE_SOURCE_FAILED' });
+    await expect(readSourceFrames({ kind: 'video', file: path.join(dir, 'missing.mp4'), fps: 1, seconds: 'all' }, geometry, 10)).rejects.toMatchObject({
+      code: 'QUANTIZE_SOURCE_FAILED',
+    });
   });
 });
 

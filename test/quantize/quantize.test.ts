@@ -10,7 +10,7 @@ import { agreementOf, EVALUATION_SETTINGS, loadModelBytes, measureAgreement, typ
 import { decodeModel, toNumber } from '../../agent/quantize/onnx-model.js';
 import { DEFAULT_OPTIONS, modelInputs, quantizeModel, type QuantizeResult } from '../../agent/quantize/quantize.js';
 import { main } from '../../agent/cli/main.js';
-import { assetPath } from '../helpers/assets.js';
+import { assetPath } from '../support/assets.js';
 import { calibrateScoreThreshold, detectionThreshold, type ThresholdCalibration } from '../../agent/quantize/threshold.js';
 import { KEEP_FLOAT, KEEP_FLOAT_SWEPT } from './keep-float.js';
 
@@ -50,7 +50,10 @@ describe('agreement with the float model on held-out frames', () => {
     // The int8 score threshold comes from the calibration frames only.
     threshold = (await calibrateScoreThreshold(float, int8AtFloat, calibration.frames, detectionThreshold(floatModel.manifest)))!;
     const int8 = await loadModelBytes(floatModel, result.bytes, 'yolox-nano-int8-test', { ...EVALUATION_SETTINGS, scoreThreshold: threshold.int8Threshold });
-    for (const source of [{ file: clip, seconds: 'odd' as const }, { file: assetPath('overhead-road-768x432.mp4'), seconds: 'all' as const }]) {
+    for (const source of [
+      { file: clip, seconds: 'odd' as const },
+      { file: assetPath('overhead-road-768x432.mp4'), seconds: 'all' as const },
+    ]) {
       const held = await readSourceFrames({ kind: 'video', fps: source.seconds === 'odd' ? 3 : 2, ...source }, geometry, 1000);
       agreements.push(await measureAgreement(float, int8, held.frames));
       atFloatThreshold.push(await measureAgreement(float, int8AtFloat, held.frames));
@@ -61,13 +64,22 @@ describe('agreement with the float model on held-out frames', () => {
   }, 300_000);
 
   const total = (list: Agreement[]): Agreement => {
-    const sum = list.reduce((a, b) => ({ ...a, frames: a.frames + b.frames, floatDetections: a.floatDetections + b.floatDetections, int8Detections: a.int8Detections + b.int8Detections, matched: a.matched + b.matched, sameType: a.sameType + b.sameType }));
+    const sum = { frames: 0, floatDetections: 0, int8Detections: 0, matched: 0, sameType: 0 };
+    for (const entry of list) {
+      sum.frames += entry.frames;
+      sum.floatDetections += entry.floatDetections;
+      sum.int8Detections += entry.int8Detections;
+      sum.matched += entry.matched;
+      sum.sameType += entry.sameType;
+    }
     return agreementOf(sum);
   };
 
   it('at least 90 held-out frames; int8 is at least 2.5x smaller; without the threshold calibration still at least 0.88 (regression floor)', () => {
     const all = total(atFloatThreshold);
-    console.log(`held-out agreement at the float threshold: ${JSON.stringify(atFloatThreshold)}; total precision ${all.precision.toFixed(3)} recall ${all.recall.toFixed(3)} on ${all.frames} frames; ${result.bytes.length} bytes`);
+    console.log(
+      `held-out agreement at the float threshold: ${JSON.stringify(atFloatThreshold)}; total precision ${all.precision.toFixed(3)} recall ${all.recall.toFixed(3)} on ${all.frames} frames; ${result.bytes.length} bytes`,
+    );
     expect(all.frames).toBeGreaterThanOrEqual(90);
     expect(floatBytes.length / result.bytes.length).toBeGreaterThan(2.5);
     expect(all.precision).toBeGreaterThanOrEqual(0.88);
@@ -76,7 +88,9 @@ describe('agreement with the float model on held-out frames', () => {
 
   it('meets the issue target with the score threshold calibrated on the calibration frames: precision and recall at least 0.95', () => {
     const all = total(agreements);
-    console.log(`threshold calibration ${JSON.stringify(threshold)}; held-out agreement ${JSON.stringify(agreements)}; total precision ${all.precision.toFixed(3)} recall ${all.recall.toFixed(3)}, same type ${all.typeAgreement.toFixed(3)} on ${all.frames} frames`);
+    console.log(
+      `threshold calibration ${JSON.stringify(threshold)}; held-out agreement ${JSON.stringify(agreements)}; total precision ${all.precision.toFixed(3)} recall ${all.recall.toFixed(3)}, same type ${all.typeAgreement.toFixed(3)} on ${all.frames} frames`,
+    );
     expect(all.frames).toBeGreaterThanOrEqual(90);
     expect(all.precision).toBeGreaterThanOrEqual(0.95);
     expect(all.recall).toBeGreaterThanOrEqual(0.95);
@@ -92,7 +106,10 @@ describe('cctv-agent model', () => {
     const io = { out: { write: (text: string) => out.push(text) }, err: { write: (text: string) => err.push(text) }, env: {} } as never;
     expect(await main(['model', 'layers', floatModel.modelPath], io)).toBe(0);
     expect(out.join('')).toContain('Conv_394  (no SiLU after it)');
-    const code = await main(['model', 'quantize', '--model', floatModel.modelPath, '--out', path.join(tmp, 'x.onnx'), '--video', clip, '--keep-float', 'Conv_nope'], io);
+    const code = await main(
+      ['model', 'quantize', '--model', floatModel.modelPath, '--out', path.join(tmp, 'x.onnx'), '--video', clip, '--keep-float', 'Conv_nope'],
+      io,
+    );
     expect(code).toBe(1);
     expect(err.join('')).toContain('QUANTIZE_UNKNOWN_LAYER');
     expect(fs.existsSync(path.join(tmp, 'x.onnx'))).toBe(false);

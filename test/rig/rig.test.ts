@@ -12,20 +12,14 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { assetCandidates, assetPath, projectRoot } from '../helpers/assets.js';
-import { ffmpegPath, runFfmpeg, startFfmpeg, type FfmpegRun } from '../helpers/ffmpeg.js';
-import { canConnect, freePort } from '../helpers/free-port.js';
-import { liveManagedProcesses } from '../helpers/managed-process.js';
-import { startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.js';
-import {
-  descendantsOf,
-  ffmpegChildrenOf,
-  findFfmpegProcesses,
-  isPidAlive,
-  listProcesses,
-  waitForNoFfmpeg,
-} from '../helpers/processes.js';
-import { startRtspServer, type RtspServerHandle } from '../helpers/rtsp-server.js';
+import { waitFor } from '../support/wait.js';
+import { assetCandidates, assetPath, projectRoot } from '../support/assets.js';
+import { ffmpegPath, runFfmpeg, startFfmpeg, type FfmpegRun } from '../support/ffmpeg.js';
+import { canConnect, freePort } from '../support/free-port.js';
+import { liveManagedProcesses } from '../support/managed-process.js';
+import { startMosquitto, type MosquittoHandle } from '../support/mosquitto.js';
+import { descendantsOf, ffmpegChildrenOf, findFfmpegProcesses, isPidAlive, listProcesses, waitForNoFfmpeg } from '../support/processes.js';
+import { startRtspServer, type RtspServerHandle } from '../support/rtsp-server.js';
 
 const CLIP = assetPath('highway-cctv-320x240.mp4');
 
@@ -91,14 +85,6 @@ function framePts(framecrc: string): number[] {
   return out;
 }
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 afterEach(async () => {
@@ -114,9 +100,7 @@ afterEach(async () => {
   // Nothing the rig started may survive its test.
   expect(liveManagedProcesses().map((p) => `${p.name} ${p.pid}`)).toEqual([]);
   for (const pid of startedPids.splice(0)) expect(isPidAlive(pid), `pid ${pid} still alive`).toBe(false);
-  const leftovers = (await descendantsOf(process.pid)).filter((p) =>
-    /mosquitto|rtsp_server\.py|ffmpeg|setpriv|gst-plugin-scanner/.test(p.args),
-  );
+  const leftovers = (await descendantsOf(process.pid)).filter((p) => /mosquitto|rtsp_server\.py|ffmpeg|setpriv|gst-plugin-scanner/.test(p.args));
   expect(leftovers).toEqual([]);
   if (errors.length > 0) throw errors[0];
 }, 30_000);
@@ -159,7 +143,7 @@ describe('helpers', () => {
 
   it('listProcesses / descendantsOf / ffmpegChildrenOf see a running ffmpeg', async () => {
     const run = ffmpeg(['-re', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=5', '-t', '20', '-f', 'null', '-']);
-    await waitFor('ffmpeg in the process table', () => isPidAlive(run.pid), 2000);
+    await waitFor(() => isPidAlive(run.pid), 2000, 'ffmpeg in the process table');
     const all = await listProcesses();
     const me = all.find((p) => p.pid === run.pid);
     expect(me?.comm).toBe('ffmpeg');
@@ -168,9 +152,7 @@ describe('helpers', () => {
     expect((await descendantsOf(process.pid)).map((p) => p.pid)).toContain(run.pid);
     expect((await ffmpegChildrenOf(process.pid)).map((p) => p.pid)).toEqual([run.pid]);
     expect(await findFfmpegProcesses((args) => args.includes('testsrc=size=64x48'))).toHaveLength(1);
-    await expect(waitForNoFfmpeg((args) => args.includes('testsrc=size=64x48'), 300)).rejects.toThrow(
-      /still present/,
-    );
+    await expect(waitForNoFfmpeg((args) => args.includes('testsrc=size=64x48'), 300)).rejects.toThrow(/still present/);
     await run.stop();
     await waitForNoFfmpeg((args) => args.includes('testsrc=size=64x48'), 3000);
   }, 15_000);
@@ -200,9 +182,7 @@ describe('mosquitto', () => {
     await expect(client(b.url, { username: 'agent', password: 'wrong' })).rejects.toThrow(/authori[sz]ed|bad user/i);
     await expect(client(b.url)).rejects.toThrow(/authori[sz]ed|bad user/i);
     // MQTT 5 too.
-    await expect(client(b.url, { username: 'agent', password: 'wrong', protocolVersion: 5 })).rejects.toThrow(
-      /authori[sz]ed|bad user/i,
-    );
+    await expect(client(b.url, { username: 'agent', password: 'wrong', protocolVersion: 5 })).rejects.toThrow(/authori[sz]ed|bad user/i);
     expect(b.logs()).toMatch(/not authori[sz]ed/i);
   }, 20_000);
 
@@ -220,12 +200,8 @@ describe('mosquitto', () => {
     const byIp = await client(`mqtts://127.0.0.1:${b.port}`, await b.clientOptions());
     await roundTrip(byIp);
     // System CAs only: the throwaway CA is not trusted.
-    await expect(client(b.url, { username: b.username, password: b.password })).rejects.toThrow(
-      /self.signed|unable to (get|verify)|certificate/i,
-    );
-    await expect(client(b.url, { ...(await b.clientOptions()), password: 'wrong' })).rejects.toThrow(
-      /authori[sz]ed|bad user/i,
-    );
+    await expect(client(b.url, { username: b.username, password: b.password })).rejects.toThrow(/self.signed|unable to (get|verify)|certificate/i);
+    await expect(client(b.url, { ...(await b.clientOptions()), password: 'wrong' })).rejects.toThrow(/authori[sz]ed|bad user/i);
   }, 25_000);
 
   it('restart: same port, clients can reconnect', async () => {
@@ -299,13 +275,16 @@ describe('rtsp server', () => {
   it('is live: a second client joins mid-stream without rewinding the first', async () => {
     const cam = await camera({ file: CLIP });
     const first = ffmpeg([...tcpIn(cam.url), '-an', '-t', '6', '-f', 'framecrc', '-']);
-    await waitFor('first client at ~2.5 s', () => framePts(first.stdout()).length >= 60, 10_000);
+    await waitFor(() => framePts(first.stdout()).length >= 60, 10_000, 'first client at ~2.5 s');
     const second = await ffmpeg([...tcpIn(cam.url), '-an', '-frames:v', '5', '-f', 'framecrc', '-']).done;
     expect(second.code, second.stderr).toBe(0);
     const a = await first.done;
     expect(a.code, a.stderr).toBe(0);
     const crc = (out: string): string[] =>
-      out.split('\n').filter((l) => l.startsWith('0,')).map((l) => l.split(',').pop()?.trim() ?? '');
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('0,'))
+        .map((l) => l.split(',').pop()?.trim() ?? '');
     const firstCrcs = crc(a.stdout);
     const secondFirstFrame = crc(second.stdout)[0] as string;
     // The second client's first picture is the one the first client saw at
@@ -321,7 +300,7 @@ describe('rtsp server', () => {
     const cam = await camera({ file: CLIP });
     const run = ffmpeg([...tcpIn(cam.url), '-an', '-f', 'framecrc', '-']);
     const frames = (): number => framePts(run.stdout()).length;
-    await waitFor('25 frames', () => frames() >= 25, 10_000);
+    await waitFor(() => frames() >= 25, 10_000, '25 frames');
     await cam.pauseSending();
     await sleep(500); // frames already in flight
     const frozenAt = frames();
@@ -329,7 +308,7 @@ describe('rtsp server', () => {
     expect(frames() - frozenAt).toBeLessThanOrEqual(1);
     expect(isPidAlive(run.pid)).toBe(true); // still connected, just starved
     await cam.resumeSending();
-    await waitFor('25 more frames after resume', () => frames() >= frozenAt + 25, 8000);
+    await waitFor(() => frames() >= frozenAt + 25, 8000, '25 more frames after resume');
     const pts = framePts(run.stdout());
     for (let i = 1; i < pts.length; i++) expect(pts[i]).toBeGreaterThan(pts[i - 1] as number);
     expect(cam.logs()).toMatch(/control: paused/);
@@ -339,7 +318,7 @@ describe('rtsp server', () => {
   it('pauseRtcp: total silence, so ffmpeg -stimeout eventually gives up (exit code 0!)', async () => {
     const cam = await camera({ file: CLIP, pauseRtcp: true });
     const run = ffmpeg(['-rtsp_transport', 'tcp', '-stimeout', '1000000', '-i', cam.url, '-an', '-f', 'framecrc', '-']);
-    await waitFor('10 frames', () => framePts(run.stdout()).length >= 10, 10_000);
+    await waitFor(() => framePts(run.stdout()).length >= 10, 10_000, '10 frames');
     await cam.pauseSending();
     const pausedAt = Date.now();
     const r = await run.done;

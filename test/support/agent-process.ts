@@ -82,7 +82,10 @@ export function spawnAgent(args: string[], options: { env?: NodeJS.ProcessEnv; c
       const existing = logs.find(predicate);
       if (existing) return Promise.resolve(existing);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${err.slice(-2000)}; last logs: ${out.slice(-2000)}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${err.slice(-2000)}; last logs: ${out.slice(-2000)}`)),
+          timeoutMs,
+        );
         waiters.push({
           predicate,
           resolve: (line) => {

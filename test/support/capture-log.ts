@@ -12,5 +12,12 @@ export function captureLogger(scrubber = new SecretScrubber()): { log: Logger; l
     },
   });
   const log = createLogger({ level: 'debug', scrubber, destination: destination as unknown as Parameters<typeof createLogger>[0]['destination'] });
-  return { log, lines: () => chunks.join('').split('\n').filter((line) => line !== '') };
+  return {
+    log,
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter((line) => line !== ''),
+  };
 }

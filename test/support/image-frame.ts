@@ -12,7 +12,11 @@ export async function frameFromImage(file: string, geometry: FrameGeometry, came
   let pipeline = sharp(file).removeAlpha();
   if (resize.mode === 'letterbox') {
     const pad = resize.padValue;
-    pipeline = pipeline.resize(width, height, { fit: 'contain', position: resize.anchor === 'center' ? 'centre' : 'left top', background: { r: pad, g: pad, b: pad } });
+    pipeline = pipeline.resize(width, height, {
+      fit: 'contain',
+      position: resize.anchor === 'center' ? 'centre' : 'left top',
+      background: { r: pad, g: pad, b: pad },
+    });
   } else if (resize.mode === 'stretch') {
     pipeline = pipeline.resize(width, height, { fit: 'fill' });
   } else {

@@ -3,8 +3,14 @@ import type { CameraState } from '../../agent/ingest/camera-supervisor.js';
 import type { FrameGeometry } from '../../agent/ingest/frame-geometry.js';
 import { IngestService } from '../../agent/ingest/ingest-service.js';
 import { captureLogger } from './capture-log.js';
+import { waitFor } from './wait.js';
 
-export const SMALL_GEOMETRY: FrameGeometry = { width: 160, height: 160, pixelFormat: 'bgr24', resize: { mode: 'letterbox', padValue: 114, anchor: 'top-left' } };
+export const SMALL_GEOMETRY: FrameGeometry = {
+  width: 160,
+  height: 160,
+  pixelFormat: 'bgr24',
+  resize: { mode: 'letterbox', padValue: 114, anchor: 'top-left' },
+};
 
 export interface Harness {
   ingest: IngestService;
@@ -21,7 +27,11 @@ export interface Harness {
 }
 
 /** The real ingest service (real ffmpeg) with a consumer that takes every frame as it comes. */
-export async function startIngest(raw: Record<string, unknown>, geometry: FrameGeometry = SMALL_GEOMETRY, options: { consumerDelayMs?: number } = {}): Promise<Harness> {
+export async function startIngest(
+  raw: Record<string, unknown>,
+  geometry: FrameGeometry = SMALL_GEOMETRY,
+  options: { consumerDelayMs?: number } = {},
+): Promise<Harness> {
   const config: AgentConfig = configSchema.parse(raw);
   const { log, lines } = captureLogger();
   const arrivals = new Map<string, number[]>();
@@ -39,14 +49,18 @@ export async function startIngest(raw: Record<string, unknown>, geometry: FrameG
       };
       // A slow consumer stands in for a model that takes consumerDelayMs per frame.
       let scheduled = false;
-      slot.setReadyListener(options.consumerDelayMs === undefined ? consume : () => {
-        if (scheduled) return;
-        scheduled = true;
-        setTimeout(() => {
-          scheduled = false;
-          consume();
-        }, options.consumerDelayMs);
-      });
+      slot.setReadyListener(
+        options.consumerDelayMs === undefined
+          ? consume
+          : () => {
+              if (scheduled) return;
+              scheduled = true;
+              setTimeout(() => {
+                scheduled = false;
+                consume();
+              }, options.consumerDelayMs);
+            },
+      );
     }
   };
   ingest = new IngestService({ config, geometry, log, onSlotsChanged: attach });
@@ -57,15 +71,8 @@ export async function startIngest(raw: Record<string, unknown>, geometry: FrameG
     if (!found) throw new Error(`no camera ${id}`);
     return found;
   };
-  const poll = async <T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = check();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; states: ${JSON.stringify(ingest.cameras())}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
+  const poll = <T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> =>
+    waitFor(check, timeoutMs, () => `${what}; states: ${JSON.stringify(ingest.cameras())}`, 50);
   return {
     ingest,
     arrivals,
@@ -77,10 +84,15 @@ export async function startIngest(raw: Record<string, unknown>, geometry: FrameG
       const started = Date.now();
       return poll(() => ((arrivals.get(id)?.length ?? 0) >= target ? Date.now() - started : undefined), timeoutMs, `${count} frames from ${id}`);
     },
-    waitState: (id, predicate, timeoutMs) => poll(() => {
-      const state = camera(id);
-      return predicate(state) ? state : undefined;
-    }, timeoutMs, `a state of ${id}`),
+    waitState: (id, predicate, timeoutMs) =>
+      poll(
+        () => {
+          const state = camera(id);
+          return predicate(state) ? state : undefined;
+        },
+        timeoutMs,
+        `a state of ${id}`,
+      ),
     stop: () => ingest.stop(),
   };
 }

@@ -69,9 +69,11 @@ describe('reading while the daemon writes', () => {
     stopFollow.abort();
     expect(await following).toBe(0);
 
-    console.log(`writer: ${summary.results} results and ${summary.samples} samples in ${WRITE_FOR_MS} ms, ${summary.checkpoints} TRUNCATE checkpoints ` +
-      `(${summary.checkpointsBusy} busy), longest commit ${summary.maxCommitMs.toFixed(1)} ms, longest checkpoint ${summary.maxCheckpointMs.toFixed(1)} ms; ` +
-      `reader: ${reads} summaries, median ${readMs.sort((a, b) => a - b)[Math.floor(readMs.length / 2)]!.toFixed(0)} ms, longest ${readMs.at(-1)!.toFixed(0)} ms`);
+    console.log(
+      `writer: ${summary.results} results and ${summary.samples} samples in ${WRITE_FOR_MS} ms, ${summary.checkpoints} TRUNCATE checkpoints ` +
+        `(${summary.checkpointsBusy} busy), longest commit ${summary.maxCommitMs.toFixed(1)} ms, longest checkpoint ${summary.maxCheckpointMs.toFixed(1)} ms; ` +
+        `reader: ${reads} summaries, median ${readMs.sort((a, b) => a - b)[Math.floor(readMs.length / 2)]!.toFixed(0)} ms, longest ${readMs.at(-1)!.toFixed(0)} ms`,
+    );
     expect(failures).toEqual([]);
     expect(summary.failures).toEqual([]);
     // Readers never hold a snapshot long enough for a checkpoint to give up waiting (2 s).

@@ -67,9 +67,20 @@ export function insertSample(db: Db, sample: TelemetrySample): void {
     `INSERT INTO telemetry (message_id, at, interval_s, cpu_percent, temperature_c, memory_available_bytes, disk_free_bytes, rss_bytes,
        fps, inference_p50_ms, inference_p95_ms, outbox_depth, database_bytes, sample) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(
-    sample.id, Date.parse(sample.at), sample.intervalSeconds, sample.system.cpuLoadPercent, sample.system.temperatureC, sample.system.memoryAvailableBytes,
-    sample.system.diskFreeBytes, sample.system.agentRssBytes, sample.pipeline.fps, sample.pipeline.inferenceP50Ms, sample.pipeline.inferenceP95Ms,
-    sample.pipeline.outboxDepth, sample.pipeline.databaseBytes, JSON.stringify(sample),
+    sample.id,
+    Date.parse(sample.at),
+    sample.intervalSeconds,
+    sample.system.cpuLoadPercent,
+    sample.system.temperatureC,
+    sample.system.memoryAvailableBytes,
+    sample.system.diskFreeBytes,
+    sample.system.agentRssBytes,
+    sample.pipeline.fps,
+    sample.pipeline.inferenceP50Ms,
+    sample.pipeline.inferenceP95Ms,
+    sample.pipeline.outboxDepth,
+    sample.pipeline.databaseBytes,
+    JSON.stringify(sample),
   );
 }
 

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { telemetryReportSchema } from '../../agent/cli/telemetry-format.js';
 import { agentBin, killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
+import { waitFor } from '../support/wait.js';
 import { useTempDir } from '../support/temp-dir.js';
 import { T0, createAgentDatabase, insertResult, insertSample, makeSample } from './fixture.js';
 
@@ -24,14 +25,6 @@ function start(args: string[]): AgentProcess {
   return child;
 }
 
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 function dataDirWithOneSample(): string {
   const dir = tempDir();
   const { db } = createAgentDatabase(dir);
@@ -46,15 +39,19 @@ describe('cctv-agent telemetry, the compiled CLI', () => {
     const dir = dataDirWithOneSample();
     const follower = start(['--data-dir', dir, '--follow']);
     const lines = (): string[] => follower.stdout().split('\n').filter(Boolean);
-    await waitFor(() => lines().length >= 2, 'the header and the latest sample');
+    await waitFor(() => lines().length >= 2, 10_000, 'the header and the latest sample');
     expect(lines()[0]).toMatch(/^following .*agent\.db, times UTC from \d{4}-\d{2}-\d{2} \(Ctrl-C to stop\)$/);
     expect(lines()[1]).toMatch(/^\d\d:\d\d:\d\d cpu 11% /);
     const { db } = createAgentDatabase(dir);
     insertSample(db, makeSample(Date.now(), { cpu: 22 }));
     insertSample(db, makeSample(Date.now() + 1, { cpu: 33 }));
-    await waitFor(() => lines().length >= 4, 'two new samples');
+    await waitFor(() => lines().length >= 4, 10_000, 'two new samples');
     db.close();
-    expect(lines().slice(2).map((line) => /cpu (\d+)%/.exec(line)?.[1])).toEqual(['22', '33']);
+    expect(
+      lines()
+        .slice(2)
+        .map((line) => /cpu (\d+)%/.exec(line)?.[1]),
+    ).toEqual(['22', '33']);
     follower.kill('SIGTERM');
     expect(await follower.exited).toMatchObject({ code: 0, signal: null });
     expect(follower.stderr()).toBe('');
@@ -63,14 +60,18 @@ describe('cctv-agent telemetry, the compiled CLI', () => {
   it('--follow --json: one sample document per line, and SIGINT also ends it with 0', async () => {
     const dir = dataDirWithOneSample();
     const follower = start(['--data-dir', dir, '--follow', '--json']);
-    await waitFor(() => follower.stdout().split('\n').filter(Boolean).length >= 1, 'the latest sample');
+    await waitFor(() => follower.stdout().split('\n').filter(Boolean).length >= 1, 10_000, 'the latest sample');
     const { db } = createAgentDatabase(dir);
     insertSample(db, makeSample(Date.now(), { cpu: 44 }));
     db.close();
-    await waitFor(() => follower.stdout().split('\n').filter(Boolean).length >= 2, 'the new sample');
+    await waitFor(() => follower.stdout().split('\n').filter(Boolean).length >= 2, 10_000, 'the new sample');
     follower.kill('SIGINT');
     expect(await follower.exited).toMatchObject({ code: 0, signal: null });
-    const samples = follower.stdout().trim().split('\n').map((line) => JSON.parse(line) as { values: { cpuPercent: number }; sample: { deviceId: string } });
+    const samples = follower
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { values: { cpuPercent: number }; sample: { deviceId: string } });
     expect(samples.map((sample) => sample.values.cpuPercent)).toEqual([11, 44]);
     expect(samples[1]!.sample.deviceId).toBe('edge-test');
   });
@@ -125,7 +126,10 @@ function serviceDataDir(): string {
   insertResult(db, T0, ['car', 'bus']);
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
-  for (const name of fs.readdirSync(dir)) fs.chownSync(path.join(dir, name), SERVICE.uid, SERVICE.gid), fs.chmodSync(path.join(dir, name), 0o640);
+  for (const name of fs.readdirSync(dir)) {
+    fs.chownSync(path.join(dir, name), SERVICE.uid, SERVICE.gid);
+    fs.chmodSync(path.join(dir, name), 0o640);
+  }
   fs.chownSync(dir, SERVICE.uid, SERVICE.gid);
   fs.chmodSync(dir, 0o750);
   return dir;
@@ -140,20 +144,30 @@ describe.skipIf(!canSwitchUsers)('another user, who cannot write the data direct
     const { code, out, err } = runAs(OPERATOR, SERVICE.gid, ['--data-dir', dir, ...rangeArgs]);
     expect(err).toBe('');
     expect(code).toBe(0);
-    expect(telemetryReportSchema.parse(JSON.parse(out))).toMatchObject({ database: { readMode: 'memory-copy' }, samples: 1, vehicles: { totals: { car: 1, bus: 1 } } });
+    expect(telemetryReportSchema.parse(JSON.parse(out))).toMatchObject({
+      database: { readMode: 'memory-copy' },
+      samples: 1,
+      vehicles: { totals: { car: 1, bus: 1 } },
+    });
     expect(fs.readdirSync(dir).sort()).toEqual(before);
   });
 
   it('agent running (the writer holds -wal/-shm): read directly through the read-only -shm', async () => {
     const dir = serviceDataDir();
     // Writes for up to 60 s; killed once the reads are done (a SIGKILL mid-write is what WAL is for).
-    const [file, ...rest] = asUser(SERVICE.uid, SERVICE.gid, ['sh', '-c', `umask 027; exec "${process.execPath}" "${WRITER}" "$1" 60000`, 'writer', path.join(dir, 'agent.db')]);
+    const [file, ...rest] = asUser(SERVICE.uid, SERVICE.gid, [
+      'sh',
+      '-c',
+      `umask 027; exec "${process.execPath}" "${WRITER}" "$1" 60000`,
+      'writer',
+      path.join(dir, 'agent.db'),
+    ]);
     const writer = spawn(file!, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
     let writerErr = '';
     writer.stderr.on('data', (chunk: Buffer) => (writerErr += chunk.toString()));
     const writerExit = new Promise<NodeJS.Signals | null>((resolve) => writer.once('exit', (_code, signal) => resolve(signal)));
     try {
-      await waitFor(() => fs.existsSync(path.join(dir, 'agent.db-shm')), 'the writer to open the database');
+      await waitFor(() => fs.existsSync(path.join(dir, 'agent.db-shm')), 10_000, 'the writer to open the database');
       for (let read = 0; read < 3; read++) {
         const { code, out, err } = runAs(OPERATOR, SERVICE.gid, ['--data-dir', dir, '--since', '10m', '--json']);
         expect(writer.exitCode, writerErr).toBeNull();
@@ -167,7 +181,15 @@ describe.skipIf(!canSwitchUsers)('another user, who cannot write the data direct
       writer.kill('SIGKILL');
       expect(await writerExit).toBe('SIGKILL');
     }
-    const check = spawnSync(process.execPath, ['-e', `const D = require('better-sqlite3'); const db = new D(process.argv[1], { readonly: true }); process.stdout.write(db.pragma('integrity_check', { simple: true }))`, path.join(dir, 'agent.db')], { encoding: 'utf8', cwd: path.dirname(WRITER) });
+    const check = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `const D = require('better-sqlite3'); const db = new D(process.argv[1], { readonly: true }); process.stdout.write(db.pragma('integrity_check', { simple: true }))`,
+        path.join(dir, 'agent.db'),
+      ],
+      { encoding: 'utf8', cwd: path.dirname(WRITER) },
+    );
     expect(check.stdout, check.stderr).toBe('ok');
   });
 
@@ -175,7 +197,9 @@ describe.skipIf(!canSwitchUsers)('another user, who cannot write the data direct
     const dir = serviceDataDir();
     const { code, err } = runAs(OPERATOR, OPERATOR, ['--data-dir', dir]);
     expect(code).toBe(3);
-    expect(err).toContain(`cctv-agent: STORAGE_READ_FAILED: cannot read ${path.join(dir, 'agent.db')} (EACCES): run as the agent's user, root, or a member of the agent's group`);
+    expect(err).toContain(
+      `cctv-agent: STORAGE_READ_FAILED: cannot read ${path.join(dir, 'agent.db')} (EACCES): run as the agent's user, root, or a member of the agent's group`,
+    );
   });
 
   it('root on a stopped agent: the -wal/-shm SQLite creates belong to the service user, so the agent can still open them', () => {

@@ -19,7 +19,9 @@ describe('telemetry reader: aggregation on a synthetic database', () => {
   it('gives min, median and max per field, skipping nulls, and the latest sample with its JSON', () => {
     const { db, file } = createAgentDatabase(tempDir());
     const cpus = [10, 30, 20, 90];
-    cpus.forEach((cpu, index) => insertSample(db, makeSample(T0 + index * MINUTE, { cpu, temperature: index === 1 ? null : 40 + index, fps: 5 - index, p50: 10 + index })));
+    cpus.forEach((cpu, index) => {
+      insertSample(db, makeSample(T0 + index * MINUTE, { cpu, temperature: index === 1 ? null : 40 + index, fps: 5 - index, p50: 10 + index }));
+    });
     db.close();
     const reader = open(file);
     const summary = reader.summarize({ since: T0, until: T0 + 10 * MINUTE, bucketMs: 5 * MINUTE });
@@ -95,7 +97,9 @@ describe('telemetry reader: aggregation on a synthetic database', () => {
 
   it('reads vehicles JSON written differently (spaces, key order) exactly, and counts a damaged row apart', () => {
     const { db, file } = createAgentDatabase(tempDir());
-    const insert = db.prepare("INSERT INTO results (message_id, camera_id, seq, captured_at, model_id, model_version, task, vehicle_count, vehicles, inference_ms) VALUES (?, 'north', 0, ?, 'm', '1', 'detection', ?, ?, 1)");
+    const insert = db.prepare(
+      "INSERT INTO results (message_id, camera_id, seq, captured_at, model_id, model_version, task, vehicle_count, vehicles, inference_ms) VALUES (?, 'north', 0, ?, 'm', '1', 'detection', ?, ?, 1)",
+    );
     insert.run('a', T0, 2, '[ { "label": "type", "type" : "truck" }, {"score": 1, "type": "car"} ]');
     // A label that looks like a type is escaped in JSON, so the pattern does not see it.
     insert.run('b', T0 + 1, 1, JSON.stringify([{ type: 'bus', label: '"type":"car"', score: 1, box: [0, 0, 0, 0] }]));
@@ -137,20 +141,26 @@ describe('telemetry reader: files it cannot use', () => {
     db.exec(migrations[0]!.sql);
     db.pragma('user_version = 1');
     db.close();
-    expect(() => TelemetryReader.open(file)).toThrow(expect.objectContaining({
-      code: 'STORAGE_READ_FAILED',
-      message: expect.stringMatching(/schema version 1, which has no telemetry table.*Start the current agent once/),
-    }));
+    expect(() => TelemetryReader.open(file)).toThrow(
+      expect.objectContaining({
+        code: 'STORAGE_READ_FAILED',
+        message: expect.stringMatching(/schema version 1, which has no telemetry table.*Start the current agent once/),
+      }),
+    );
   });
 
   it('a file that is not an agent database', () => {
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, 'garbage.db'), 'not sqlite at all, not even close'.repeat(100));
-    expect(() => TelemetryReader.open(path.join(dir, 'garbage.db'))).toThrow(expect.objectContaining({ code: 'STORAGE_READ_FAILED', message: expect.stringContaining('SQLITE_NOTADB') }));
+    expect(() => TelemetryReader.open(path.join(dir, 'garbage.db'))).toThrow(
+      expect.objectContaining({ code: 'STORAGE_READ_FAILED', message: expect.stringContaining('SQLITE_NOTADB') }),
+    );
     const empty = new Database(path.join(dir, 'empty.db'));
     empty.exec('CREATE TABLE other (x)');
     empty.close();
-    expect(() => TelemetryReader.open(path.join(dir, 'empty.db'))).toThrow(expect.objectContaining({ message: expect.stringContaining('not a cctv-agent database') }));
+    expect(() => TelemetryReader.open(path.join(dir, 'empty.db'))).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('not a cctv-agent database') }),
+    );
   });
 });
 
@@ -162,7 +172,12 @@ describe('telemetry reader: speed', () => {
     db.transaction(() => {
       for (let index = 0; index < 100_000; index++) {
         // 5 fps for 5.5 hours, 0 to 6 vehicles a frame, two cameras.
-        insertResult(db, T0 + index * 200, types.slice(0, index % 7).map((_, k) => types[(index + k) % 7]!), index % 2 === 0 ? 'north' : 'south');
+        insertResult(
+          db,
+          T0 + index * 200,
+          types.slice(0, index % 7).map((_, k) => types[(index + k) % 7]!),
+          index % 2 === 0 ? 'north' : 'south',
+        );
       }
       for (let index = 0; index < 10_000; index++) insertSample(db, makeSample(T0 + index * 2000, { cpu: index % 100, fps: 5 }));
     })();
@@ -185,7 +200,9 @@ describe('telemetry reader: speed', () => {
     expect(summary.samples).toBe(10_000);
     const expectedVehicles = Array.from({ length: 100_000 }, (_, index) => index % 7).reduce((sum, count) => sum + count, 0);
     expect(Object.values(summary.vehicles.totals).reduce((sum, count) => sum + count, 0)).toBe(expectedVehicles);
-    console.log(`telemetry summary of 100k results + 10k samples: ${times.map((ms) => ms.toFixed(0)).join(', ')} ms (3 runs), ` +
-      `one camera ${cameraMs.toFixed(0)} ms; database filled in ${filled.toFixed(0)} ms`);
+    console.log(
+      `telemetry summary of 100k results + 10k samples: ${times.map((ms) => ms.toFixed(0)).join(', ')} ms (3 runs), ` +
+        `one camera ${cameraMs.toFixed(0)} ms; database filled in ${filled.toFixed(0)} ms`,
+    );
   });
 });
