@@ -47,6 +47,14 @@ export const errorFixes = {
   COMMAND_INVALID: 'fix the named field of the command payload (see docs/mqtt.md)',
   COMMAND_UNKNOWN: 'use one of the commands listed in docs/mqtt.md',
   COMMAND_FAILED: "the command was valid but could not be carried out: see the reply's message",
+  FEEDBACK_UNKNOWN_RESULT:
+    'the feedback names a result this device does not hold (wrong device, or the result was pruned): send it to the device that published the result, within storage.retention.resultsDays',
+  FEEDBACK_DETECTION_OUT_OF_RANGE: "the detection index is past the result's vehicles: indexes count from 0 in the result's vehicles array",
+  FEEDBACK_INVALID: 'fix the named feedback item (a verdict needs the fields docs/monitoring.md lists, e.g. wrong-type needs trueType)',
+  RETRAIN_NOT_FOUND: 'name a retrain request this device raised (its requestId, from <prefix>/<deviceId>/retrain or `cctv-agent monitor`)',
+  EVIDENCE_NOT_FOUND:
+    'name an evidence sample this device holds (`cctv-agent evidence list` or the evidence-list command); it may have been pruned by the quota or retention',
+  EVIDENCE_EXPORT_FAILED: 'the export directory could not be written: check its path, permissions and free space',
   MQTT_EMBEDDED_PORT_IN_USE: 'another broker holds the port: set mqtt.url to use it, or change mqtt.embeddedBroker.port',
   ASSET_UNAVAILABLE: 'set CCTV_ASSET_MIRROR to a directory holding the file, or follow the catalog entry\'s "obtain" text',
   ASSET_HASH_MISMATCH: 'the file differs from the catalog: delete it and fetch again from a trusted source',

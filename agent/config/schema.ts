@@ -1,5 +1,7 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { modelUpdatesSchema } from './model-updates-schema.js';
+import { monitorSchema } from './monitor-schema.js';
 
 /**
  * The one source of the agent's configuration: defaults, types and validation.
@@ -293,6 +295,8 @@ export const configSchema = z
         timeoutMs: z.number().int().min(500).max(120_000).default(10_000).describe('Deadline for the whole shutdown.'),
       })
       .prefault({}),
+    monitor: monitorSchema,
+    modelUpdates: modelUpdatesSchema,
   })
   .superRefine((config, ctx) => {
     if (config.mqtt.password !== undefined && config.mqtt.passwordFile !== undefined) {

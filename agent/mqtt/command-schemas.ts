@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { errorFixes, type ErrorCode } from '../errors.js';
 
 /**
  * The shapes of the command topics (docs/mqtt.md carries their JSON Schemas, generated from
@@ -20,16 +21,22 @@ export const commandEnvelopeSchema = z
 
 export type CommandEnvelope = z.output<typeof commandEnvelopeSchema>;
 
-/** The error codes a reply can carry (agent/errors.ts has their fixes). */
+/** The router's own error codes (agent/errors.ts has their fixes). */
 export const commandErrorCodes = ['COMMAND_TOO_LARGE', 'COMMAND_INVALID_JSON', 'COMMAND_INVALID', 'COMMAND_UNKNOWN', 'COMMAND_FAILED'] as const;
-export type CommandErrorCode = (typeof commandErrorCodes)[number];
+/** A reply's code: the router's own, or the code of an AgentError a handler threw (e.g. FEEDBACK_UNKNOWN_RESULT). */
+export type CommandErrorCode = ErrorCode;
 
 export const commandReplySchema = z
   .strictObject({
     requestId: z.string().nullable().describe("The request's requestId; null when it had none (or it was not a string of at most 128 characters)."),
     command: z.string().describe("The command name, from the request's topic."),
     ok: z.boolean().describe('true: the command ran and `result` holds its answer; false: see `code` and `message`.'),
-    code: z.enum(commandErrorCodes).optional().describe('Only when ok is false.'),
+    code: z
+      .enum(Object.keys(errorFixes) as [ErrorCode, ...ErrorCode[]])
+      .optional()
+      .describe(
+        "Only when ok is false: one of docs/errors.md. The router's own codes are COMMAND_*; a command's own refusals carry theirs (FEEDBACK_*, RETRAIN_*, EVIDENCE_*, MODEL_*).",
+      ),
     message: z.string().optional().describe('Only when ok is false: what was wrong, naming the field.'),
     result: z.unknown().optional().describe("Only when ok is true: the command's answer (below, per command)."),
   })

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { errorMessage, type ErrorCode } from '../errors.js';
+import { AgentError, errorMessage, type ErrorCode } from '../errors.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import { commandEnvelopeSchema, REQUEST_ID_MAX, type CommandErrorCode, type CommandReply } from './command-schemas.js';
@@ -145,7 +145,13 @@ export class CommandRouter implements Service {
       this.answered++;
       return { requestId, command: name, ok: true, result };
     } catch (error) {
-      const failure = error instanceof CommandError ? error : new CommandError('COMMAND_FAILED', errorMessage(error));
+      // A handler refuses with its own code (an AgentError); anything else is a failure of the command.
+      const failure =
+        error instanceof CommandError
+          ? error
+          : error instanceof AgentError
+            ? new CommandError(error.code, error.message)
+            : new CommandError('COMMAND_FAILED', errorMessage(error));
       this.countRejection(name, failure);
       this.answered++;
       return { requestId, command: name, ok: false, code: failure.code, message: failure.message };

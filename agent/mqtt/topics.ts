@@ -9,6 +9,8 @@ export interface DeviceTopics {
   telemetry: string;
   events: string;
   alerts: string;
+  quality: string;
+  retrain: string;
   modelState: string;
   /** The subscription for incoming commands: <base>/cmd/+ */
   commandFilter: string;
@@ -25,10 +27,40 @@ export function deviceTopics(prefix: string, deviceId: string): DeviceTopics {
     telemetry: `${base}/telemetry`,
     events: `${base}/events`,
     alerts: `${base}/alerts`,
+    quality: `${base}/quality`,
+    retrain: `${base}/retrain`,
     modelState: `${base}/model/state`,
     commandFilter: `${base}/cmd/+`,
     command: (name) => `${base}/cmd/${name}`,
     commandReply: (name) => `${base}/cmd/${name}/reply`,
+  };
+}
+
+/**
+ * The fleet's shared topics, <prefix>/fleet/...: a request every device may act on (feedback
+ * whose results it holds, a model announcement), and where every device's retrain request is
+ * repeated for a training pipeline that watches the whole fleet.
+ */
+export interface FleetTopics {
+  base: string;
+  retrain: string;
+  /** The subscription for fleet-wide commands: <prefix>/fleet/cmd/+ */
+  commandFilter: string;
+  command(name: string): string;
+  /** A retained model announcement per model id: <prefix>/fleet/models/<modelId>. */
+  model(modelId: string): string;
+  modelFilter: string;
+}
+
+export function fleetTopics(prefix: string): FleetTopics {
+  const base = `${prefix}/fleet`;
+  return {
+    base,
+    retrain: `${base}/retrain`,
+    commandFilter: `${base}/cmd/+`,
+    command: (name) => `${base}/cmd/${name}`,
+    model: (modelId) => `${base}/models/${modelId}`,
+    modelFilter: `${base}/models/+`,
   };
 }
 
@@ -65,5 +97,7 @@ export function isAllowedResponseTopic(topics: DeviceTopics, topic: string): boo
   if (!topic.startsWith(`${topics.base}/`) || topic.length > 1024) return false;
   if (topic.includes('+') || topic.includes('#') || topic.includes('\u0000')) return false;
   if (topicMatches(topics.commandFilter, topic)) return false;
-  return ![topics.availability, topics.results, topics.telemetry, topics.events, topics.alerts, topics.modelState].includes(topic);
+  return ![topics.availability, topics.results, topics.telemetry, topics.events, topics.alerts, topics.quality, topics.retrain, topics.modelState].includes(
+    topic,
+  );
 }

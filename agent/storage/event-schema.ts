@@ -15,6 +15,13 @@ export const eventKinds = [
   'outbox-overflow',
   'model-swapped',
   'model-rejected',
+  'model-update',
+  'alert-raised',
+  'alert-cleared',
+  'retrain-requested',
+  'retrain-acknowledged',
+  'retrain-superseded',
+  'evidence-pruned',
 ] as const;
 
 export type EventKind = (typeof eventKinds)[number];

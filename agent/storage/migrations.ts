@@ -81,4 +81,108 @@ export const migrations: ReadonlyArray<{ version: number; description: string; s
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    description: 'monitoring: feedback, quality snapshots, alerts, retrain requests, evidence samples',
+    sql: `
+      -- Ground truth from reviewers, one row per verdict. feedback_id makes a resend idempotent;
+      -- the result's camera, model and capture time are copied so a verdict outlives its result.
+      CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY,
+        feedback_id TEXT NOT NULL UNIQUE,
+        received_at INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        result_id TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        captured_at INTEGER NOT NULL,
+        detection_index INTEGER,
+        verdict TEXT NOT NULL,
+        predicted_type TEXT,
+        true_type TEXT,
+        box TEXT
+      );
+      CREATE INDEX feedback_model_time ON feedback (camera_id, model_id, model_version, captured_at);
+      CREATE INDEX feedback_result ON feedback (result_id);
+      -- One verdict per detection: a later one (another feedback id) replaces it.
+      CREATE UNIQUE INDEX feedback_detection ON feedback (result_id, detection_index) WHERE detection_index IS NOT NULL;
+
+      -- What was published on <prefix>/<deviceId>/quality: the local quality log.
+      CREATE TABLE quality (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        camera_id TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        labels INTEGER NOT NULL,
+        precision REAL,
+        sample TEXT NOT NULL
+      );
+      CREATE INDEX quality_at ON quality (at);
+      CREATE INDEX quality_model_at ON quality (camera_id, model_id, model_version, at);
+
+      CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        alert_id TEXT NOT NULL UNIQUE,
+        rule_id TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        state TEXT NOT NULL,
+        raised_at INTEGER NOT NULL,
+        cleared_at INTEGER,
+        value REAL,
+        detail TEXT
+      );
+      CREATE INDEX alerts_rule ON alerts (rule_id, camera_id, model_id, model_version, raised_at);
+
+      CREATE TABLE retrain_requests (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL UNIQUE,
+        camera_id TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        state TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        raised_at INTEGER NOT NULL,
+        state_at INTEGER NOT NULL,
+        evidence TEXT NOT NULL
+      );
+      CREATE INDEX retrain_state ON retrain_requests (state, camera_id);
+      -- Every transition of a request, with who made it: the audit trail.
+      CREATE TABLE retrain_transitions (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        detail TEXT
+      );
+      CREATE INDEX retrain_transitions_request ON retrain_transitions (request_id, at);
+
+      -- Frames kept for retraining: a JPEG under <dataDir>/evidence and the detections with it.
+      CREATE TABLE evidence (
+        id INTEGER PRIMARY KEY,
+        sample_id TEXT NOT NULL UNIQUE,
+        result_id TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        captured_at INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        file TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        detections TEXT NOT NULL,
+        disputed INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX evidence_created ON evidence (created_at);
+      CREATE INDEX evidence_result ON evidence (result_id);
+    `,
+  },
 ];

@@ -30,23 +30,28 @@ export interface OutboxEntry {
   createdAt: number;
   /** ms epoch after which it must not be sent; null: never. */
   expiresAt: number | null;
+  /**
+   * A retained message (the broker keeps the last one per topic for new subscribers): state
+   * topics such as alerts, the retrain request and the model state. Default false.
+   */
+  retain?: boolean;
 }
 
 /** Puts one message in the outbox; see outboxEnqueuer. */
 export type OutboxEnqueue = (entry: OutboxEntry) => void;
 
 /**
- * The one way into the outbox (QoS 1, not retained). It runs on the caller's connection, so
+ * The one way into the outbox (QoS 1; retained only when asked). It runs on the caller's connection, so
  * called inside the transaction that stores the data it reports, the data and its message commit
  * together or not at all: nothing is published that is not stored, and nothing stored is left
  * unpublished. The cap on the outbox is OutboxCapPolicy's (outbox-cap.ts).
  */
 export function outboxEnqueuer(db: Db): OutboxEnqueue {
-  const insert = db.prepare<[string, string, Buffer, number, number | null]>(
-    'INSERT INTO outbox (message_id, topic, payload, qos, retain, created_at, expires_at) VALUES (?, ?, ?, 1, 0, ?, ?)',
+  const insert = db.prepare<[string, string, Buffer, number, number, number | null]>(
+    'INSERT INTO outbox (message_id, topic, payload, qos, retain, created_at, expires_at) VALUES (?, ?, ?, 1, ?, ?, ?)',
   );
   return (entry) => {
-    insert.run(entry.messageId, entry.topic, Buffer.from(entry.payload), entry.createdAt, entry.expiresAt);
+    insert.run(entry.messageId, entry.topic, Buffer.from(entry.payload), entry.retain === true ? 1 : 0, entry.createdAt, entry.expiresAt);
   };
 }
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { migrations } from '../../agent/storage/migrations.js';
 import { MAX_COLUMNS, formatBytes, formatDuration, formatFollowLine, telemetryReportSchema } from '../../agent/cli/telemetry-format.js';
 import { defaultBucketMs, parseDuration, parseInstant, telemetryCommand } from '../../agent/cli/telemetry-command.js';
 import { telemetrySampleSchema } from '../../agent/telemetry/telemetry-sample.js';
@@ -47,6 +48,8 @@ async function run(argv: string[], now = NOW): Promise<{ code: number; out: stri
   return { code, out: io.stdout(), err: io.stderr() };
 }
 
+const LATEST_SCHEMA = migrations.at(-1)!.version;
+
 describe('durations and defaults', () => {
   it('parses durations, instants and picks a bucket that gives about 12 rows', () => {
     expect(parseDuration('15m')).toBe(15 * MINUTE);
@@ -79,7 +82,7 @@ describe('cctv-agent telemetry (in process)', () => {
     const report = telemetryReportSchema.parse(JSON.parse(out));
     expect(report.deviceId).toBe('edge-status');
     expect(report.agent).toMatchObject({ state: 'stopped' });
-    expect(report.database).toMatchObject({ file: path.join(dir, 'agent.db'), schemaVersion: 2, readMode: 'direct' });
+    expect(report.database).toMatchObject({ file: path.join(dir, 'agent.db'), schemaVersion: LATEST_SCHEMA, readMode: 'direct' });
     expect(report.range).toEqual({ since: new Date(NOW - 30 * MINUTE).toISOString(), until: new Date(NOW).toISOString(), cameraId: null, bucketSeconds: 180 });
     expect(report.samples).toBe(60);
     expect(report.vehicles.results).toBe(180);
@@ -128,7 +131,7 @@ describe('cctv-agent telemetry (in process)', () => {
     const lines = out.trimEnd().split('\n');
     for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(MAX_COLUMNS);
     expect(lines[0]).toBe('cctv-agent telemetry: device edge-status, agent stopped (last status 2026-11-27T13:00:00.000Z)');
-    expect(out).toContain(`database ${path.join(dir, 'agent.db')} (schema 2,`);
+    expect(out).toContain(`database ${path.join(dir, 'agent.db')} (schema ${LATEST_SCHEMA},`);
     expect(out).toContain('range    2026-11-27 12:00:00 .. 2026-11-27 13:00:00 UTC (1h), all cameras: 120 samples, 360 results');
     expect(out).toMatch(/latest sample 2026-11-27 12:59:30 UTC \(30s ago, 30s interval\), model yolox-nano-int8@1\.0\.0/);
     expect(out).toMatch(/cpu %\s+\d/);

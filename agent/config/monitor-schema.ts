@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { vehicleTypes } from '../common/vehicle-types.js';
+
+/**
+ * The `monitor` section of the config (part of the one schema in schema.ts): how the agent
+ * measures its model's quality from feedback, when it alerts and asks for retraining, and which
+ * frames it keeps as evidence. docs/monitoring.md explains each figure.
+ */
+
+export const qualityMetrics = ['precision', 'detectionPrecision', 'recall', 'detectionRecall'] as const;
+export type QualityMetric = (typeof qualityMetrics)[number];
+
+export const alertRuleSchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,47}$/, { error: 'lower-case letters, digits and "-", at most 48' })
+      .describe("The rule's name, in alerts, events and the retrain request."),
+    metric: z
+      .enum(qualityMetrics)
+      .describe(
+        'precision: detections right in vehicle and type; detectionPrecision: a vehicle at all (a wrong type still counts); recall, detectionRecall: the same over the vehicles reviewers reported, found or missed.',
+      ),
+    vehicleType: z.enum(vehicleTypes).optional().describe("Only this vehicle type's figure; unset: all types together."),
+    below: z.number().min(0).max(1).describe('Raised when the figure is at or below this.'),
+    minLabels: z.number().int().min(1).max(100_000).default(30).describe('Labels the window must hold before the rule can raise or clear.'),
+    window: z
+      .enum(['labels', 'minutes'])
+      .default('labels')
+      .describe('labels: the last monitor.windows.labels labelled detections; minutes: those captured in the last monitor.windows.minutes.'),
+    bound: z
+      .enum(['point', 'wilson-upper'])
+      .default('point')
+      .describe('point: the estimate itself; wilson-upper: the upper end of its 95 % Wilson interval (raises only when the figure is surely below).'),
+    clearAt: z.number().min(0).max(1).optional().describe('Cleared when the figure is at or above this (hysteresis); default: below + 0.10.'),
+    cooldownMinutes: z.number().min(0).max(10_080).default(30).describe('After a clear, the rule does not raise again for this long.'),
+    retrain: z.boolean().default(true).describe('Raising this alert also raises a retrain request (one pending per camera and model).'),
+  })
+  .superRefine((rule, ctx) => {
+    if (rule.clearAt !== undefined && rule.clearAt <= rule.below) {
+      ctx.addIssue({ code: 'custom', path: ['clearAt'], message: `must be above below (${rule.below}), or the alert would flap` });
+    }
+  });
+
+export type AlertRule = z.output<typeof alertRuleSchema>;
+
+/** The product's reference rule: precision at or below 40 % over at least 30 labels. */
+export const DEFAULT_ALERT_RULES = [{ id: 'low-precision', metric: 'precision', below: 0.4, minLabels: 30, window: 'labels', retrain: true }];
+
+export const evidenceSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Keep evidence frames (JPEG + detections) for retraining.'),
+    dir: z.string().min(1).optional().describe('Where the JPEG files go; default <dataDir>/evidence.'),
+    randomShare: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.001)
+      .describe('Each frame is kept with this probability, independently (a uniform random sample: precision measured on it is unbiased).'),
+    lowConfidenceBelow: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.45)
+      .describe('A frame with a detection scored under this (and over the threshold) is a low-confidence sample.'),
+    lowConfidencePerHour: z.number().int().min(0).max(3600).default(30).describe('Low-confidence samples per camera per hour, at most.'),
+    maxMegabytes: z.number().positive().max(1_000_000).default(512).describe('Byte quota: beyond it the oldest undisputed samples go first.'),
+    maxSamples: z.number().int().min(1).max(10_000_000).default(5000).describe('Count quota, likewise.'),
+    retentionDays: z.number().positive().default(30).describe('Samples older than this are deleted (disputed ones too).'),
+    jpegQuality: z.number().int().min(30).max(100).default(85).describe('JPEG quality of the snapshots.'),
+    maxChunkBytes: z.number().int().min(1024).max(262_144).default(65_536).describe('Largest chunk of a JPEG sent in one evidence-get reply over MQTT.'),
+  })
+  .prefault({});
+
+export const monitorSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Quality from feedback, alerts and retrain requests.'),
+    windows: z
+      .strictObject({
+        labels: z.number().int().min(10).max(100_000).default(200).describe('The count window: the last N labelled detections (by capture time).'),
+        minutes: z.number().positive().max(525_600).default(60).describe('The time window: detections captured in the last T minutes.'),
+      })
+      .prefault({}),
+    publishIntervalSeconds: z
+      .number()
+      .min(1)
+      .max(86_400)
+      .default(60)
+      .describe('The quality figures are published on <prefix>/<deviceId>/quality when they change (new feedback) and at least this often.'),
+    maxFeedbackItems: z.number().int().min(1).max(10_000).default(500).describe('Items in one feedback command, at most.'),
+    alerts: z
+      .array(alertRuleSchema)
+      .max(50)
+      .default(DEFAULT_ALERT_RULES as never)
+      .describe('Alert rules; the default is the reference rule (precision <= 0.40 over >= 30 labels).'),
+    evidence: evidenceSchema,
+  })
+  .prefault({});
+
+export type MonitorConfig = z.output<typeof monitorSchema>;
+export type EvidenceConfig = z.output<typeof evidenceSchema>;
