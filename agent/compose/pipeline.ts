@@ -3,6 +3,7 @@ import { FrameScheduler } from '../inference/frame-scheduler.js';
 import { InferenceService } from '../inference/inference-service.js';
 import { geometryOf } from '../inference/loaded-model.js';
 import type { ResolvedModel } from '../inference/model-files.js';
+import type { Picture } from '../inference/picture.js';
 import type { InferenceResult } from '../inference/result.js';
 import { IngestService } from '../ingest/ingest-service.js';
 import type { Service } from '../lifecycle/service.js';
@@ -21,7 +22,7 @@ export interface PipelinePart {
 export function buildPipeline(
   config: AgentConfig,
   model: ResolvedModel,
-  onResult: (result: InferenceResult) => void,
+  onResult: (result: InferenceResult, picture: () => Picture) => void,
   recordEvent: (event: AgentEvent) => void,
   log: Logger,
 ): PipelinePart {

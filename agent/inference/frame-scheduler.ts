@@ -4,13 +4,18 @@ import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import type { ActiveModel } from './inference-service.js';
 import type { Lane, LoadedModel } from './loaded-model.js';
+import type { Picture } from './picture.js';
 import type { InferenceResult } from './result.js';
 
 export interface SchedulerDeps {
   /** Read on start and whenever cameras come or go. */
   slots: () => LatestFrameSlot[];
   models: ActiveModel;
-  onResult: (result: InferenceResult) => void;
+  /**
+   * Every result, in frame order. `picture` gives the frame the model saw (RGB, for an evidence
+   * sample): it is cheap only because it is lazy, and valid only during this call.
+   */
+  onResult: (result: InferenceResult, picture: () => Picture) => void;
   log: Logger;
 }
 
@@ -134,7 +139,9 @@ export class FrameScheduler implements Service {
     const result = work.model.finish(work.lane);
     this.processed++;
     this.lastResultAt = Date.now();
-    this.deps.onResult(result);
+    // The lane is free but not yet reused (nothing else runs until this returns): its input
+    // still holds the frame.
+    this.deps.onResult(result, () => work.model.pictureOf(work.lane));
   }
 
   /**

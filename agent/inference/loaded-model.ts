@@ -8,6 +8,7 @@ import { createDetectionDecoder, expectedDetectionRows, type DetectionDecoder } 
 import type { ModelManifest } from './manifest.js';
 import { sha256File } from '../common/checksum.js';
 import type { ResolvedModel } from './model-files.js';
+import { pictureOfInput, type Picture } from './picture.js';
 import { createPreprocessor, type Preprocessor } from './preprocess.js';
 import { RunFailed, SessionWorker, type InferenceThreads, type SessionInfo } from './session-worker.js';
 import type { InferenceResult } from './result.js';
@@ -299,6 +300,15 @@ export class LoadedModel {
     } finally {
       lane.busy = false;
     }
+  }
+
+  /**
+   * The picture a lane's input holds (RGB, the letterbox left out), for an evidence sample. Valid
+   * right after finish() until the lane is prepared again: the scheduler offers it only during
+   * its onResult callback.
+   */
+  pictureOf(lane: Lane): Picture {
+    return pictureOfInput(lane.input, this.resolved.manifest.input, this.geometry, lane.sourceWidth, lane.sourceHeight, lane.roi);
   }
 
   /** Frees a lane whose run failed. */

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { geometryOf } from '../../agent/inference/loaded-model.js';
+import { manifestSchema, type ModelManifest } from '../../agent/inference/manifest.js';
+import { pictureOfInput } from '../../agent/inference/picture.js';
+import { createPreprocessor } from '../../agent/inference/preprocess.js';
+
+const manifest = (input: Record<string, unknown>): ModelManifest =>
+  manifestSchema.parse({
+    schemaVersion: 1,
+    id: 'toy',
+    version: '1',
+    task: 'detection',
+    file: 'toy.onnx',
+    input: { name: 'x', layout: 'NCHW', dtype: 'float32', width: 8, height: 8, colorOrder: 'BGR', resize: { mode: 'letterbox' }, ...input },
+    labels: ['car'],
+    vehicleTypes: { car: 'car' },
+    output: { name: 'y', decoder: 'boxes' },
+  });
+
+/** An 8x8 frame in the model's colour order, with a distinct value per pixel and channel. */
+function frame(): Buffer {
+  const data = Buffer.alloc(8 * 8 * 3);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7) % 256;
+  return data;
+}
+
+describe('the picture a lane holds (for evidence samples)', () => {
+  for (const [layout, dtype, normalization] of [
+    ['NCHW', 'float32', { mean: [0, 0, 0], std: [1, 1, 1] }],
+    ['NCHW', 'float32', { mean: [104, 117, 123], std: [58, 57, 57] }],
+    ['NHWC', 'uint8', { mean: [0, 0, 0], std: [1, 1, 1] }],
+  ] as const) {
+    it(`undoes the preprocessing exactly: ${layout} ${dtype}, mean ${normalization.mean.join('/')}`, () => {
+      const model = manifest({ layout, dtype, normalization });
+      const input = dtype === 'uint8' ? new Uint8Array(8 * 8 * 3) : new Float32Array(8 * 8 * 3);
+      const source = frame();
+      createPreprocessor(model.input)(source, input);
+      const picture = pictureOfInput(input, model.input, geometryOf(model), 0, 0, undefined);
+      expect([picture.width, picture.height]).toEqual([8, 8]);
+      // BGR in, RGB out.
+      for (let p = 0; p < 64; p++) expect([...picture.data.subarray(p * 3, p * 3 + 3)]).toEqual([source[p * 3 + 2], source[p * 3 + 1], source[p * 3]]);
+    });
+  }
+
+  it('leaves the letterbox padding out: a 16x8 camera fills the top 8x4 of an 8x8 input', () => {
+    const model = manifest({});
+    const input = new Float32Array(8 * 8 * 3);
+    createPreprocessor(model.input)(frame(), input);
+    const picture = pictureOfInput(input, model.input, geometryOf(model), 16, 8, undefined);
+    expect([picture.width, picture.height, picture.data.length]).toEqual([8, 4, 8 * 4 * 3]);
+  });
+});
