@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { buildLink } from './compose/link.js';
+import { buildMonitor } from './compose/monitor.js';
 import { buildPipeline } from './compose/pipeline.js';
 import { buildStorage, expiryMsOf } from './compose/storage.js';
 import type { AgentConfig } from './config/schema.js';
@@ -66,6 +67,14 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     log,
   );
   const { inference, scheduler, ingest } = pipeline;
+  const monitorPart = buildMonitor(
+    config,
+    topics,
+    store,
+    inference,
+    linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined,
+    log,
+  );
 
   const telemetry = new TelemetryService({
     db: () => storage.db,
@@ -128,6 +137,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     ...(linkPart?.broker ? [linkPart.broker] : []),
     ...store.writers,
     ...(linkPart?.services ?? []),
+    ...(monitorPart?.services ?? []),
     ...pipeline.services,
     telemetry,
     ...terminal,
@@ -144,6 +154,9 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
       try {
         const outcome = await inference.swapTo(resolved);
         events.record({ kind: 'model-swapped', subject: resolved.manifest.id, detail: { ...outcome, trigger } });
+        // A newer model answers the retrain requests pending for the one it replaced.
+        const active = inference.current;
+        if (active) monitorPart?.monitor.modelActivated(active);
         return outcome;
       } catch (error) {
         events.record({

@@ -10,10 +10,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { configKeysMarkdown } = await import(path.join(root, 'dist/agent/config/describe.js'));
 const { configSchema } = await import(path.join(root, 'dist/agent/config/schema.js'));
 const { manifestJsonSchema } = await import(path.join(root, 'dist/agent/inference/manifest.js'));
-const { mqttSchemasMarkdown } = await import(path.join(root, 'dist/agent/mqtt/schema-docs.js'));
-const { telemetrySampleSchema } = await import(path.join(root, 'dist/agent/telemetry/telemetry-sample.js'));
-const { eventPayloadSchema } = await import(path.join(root, 'dist/agent/storage/event-schema.js'));
-const { telemetryCommandHandler } = await import(path.join(root, 'dist/agent/telemetry/telemetry-command-handler.js'));
+const { mqttDocsMarkdown } = await import(path.join(root, 'dist/agent/compose/mqtt-docs.js'));
 const { modelRunOutputMarkdown } = await import(path.join(root, 'dist/agent/cli/model-run-output.js'));
 
 export const BEGIN = '<!-- generated: config keys (scripts/gen-docs.mjs) -->';
@@ -32,21 +29,7 @@ function replaceSection(file, begin, text) {
 }
 
 replaceSection('docs/configuration.md', BEGIN, configKeysMarkdown(configSchema));
-replaceSection(
-  'docs/mqtt.md',
-  BEGIN_MQTT,
-  mqttSchemasMarkdown({
-    telemetry: telemetrySampleSchema,
-    events: eventPayloadSchema,
-    // Its run() is never called for the docs.
-    commands: {
-      telemetry: telemetryCommandHandler(
-        () => undefined,
-        () => Promise.reject(new Error('docs only')),
-      ),
-    },
-  }),
-);
+replaceSection('docs/mqtt.md', BEGIN_MQTT, mqttDocsMarkdown());
 replaceSection('docs/cli.md', BEGIN_MODEL_RUN, modelRunOutputMarkdown());
 fs.writeFileSync(path.join(root, 'models/manifest.schema.json'), `${JSON.stringify(manifestJsonSchema(), null, 2)}\n`);
 console.log('gen-docs: docs/configuration.md, docs/mqtt.md, docs/cli.md and models/manifest.schema.json updated');

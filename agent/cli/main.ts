@@ -22,6 +22,10 @@ usage: cctv-agent <command> [options]
             [--config FILE | --data-dir DIR]
                                the local telemetry log, read-only: latest sample, min/median/max,
                                vehicles per type, events, charts (running or stopped agent)
+  monitor [--since 6h] [--json] [--config FILE | --data-dir DIR]
+                               measured precision per camera and model, alerts, retrain requests
+  feedback send FILE [--device ID | --fleet] [--broker URL]
+                               send a reviewer's verdicts (JSON, JSON lines or CSV) to an agent
   config check [FILE]          validate a config file (exit 2 with one line per problem)
   config print [--config FILE] print the effective config, secrets redacted
   config keys                  print every config key with its environment variable and default
@@ -57,6 +61,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         // Loaded on demand: the quantizer (protobuf, onnx graph code) stays out of the daemon.
         derive: async (destDir, progress) => (await import('../quantize/derive-default.js')).deriveDefaultModels(destDir, progress),
       });
+    case 'monitor':
+      return (await import('./monitor-command.js')).monitorCommand(rest, io);
+    case 'feedback':
+      return (await import('./feedback-command.js')).feedbackCommand(rest, io);
     case 'model':
       return (await import('./model-command.js')).modelCommand(rest, io);
     case 'version':

@@ -70,6 +70,25 @@ export function formatStatus(snapshot: StatusSnapshot, running: boolean, now = D
   lines.push(
     `storage: ${snapshot.services['storage']?.state ?? '?'}, ${(Number(storage['sizeBytes'] ?? 0) / 1048576).toFixed(1)} MB; results written ${String(results['written'] ?? 0)}, pending ${String(results['pending'] ?? 0)}`,
   );
+  const monitor = snapshot.services['monitor'];
+  if (monitor) {
+    const detail = monitor.detail ?? {};
+    const figures = (detail['figures'] ?? []) as Array<{
+      cameraId: string;
+      model: string;
+      labels: number;
+      precision: { value: number; low: number; high: number } | null;
+    }>;
+    const shown = figures
+      .filter((entry) => entry.labels > 0)
+      .map(
+        (entry) =>
+          `${entry.cameraId} ${entry.model} precision ${entry.precision ? `${(entry.precision.value * 100).toFixed(1)} % [${(entry.precision.low * 100).toFixed(1)}-${(entry.precision.high * 100).toFixed(1)}]` : '-'} over ${entry.labels} labels`,
+      );
+    lines.push(
+      `monitor: ${monitor.state}; alerts ${String(detail['alerts'] ?? 0)}, retrain pending ${String(detail['retrainPending'] ?? 0)}${shown.length > 0 ? `; ${shown.join('; ')}` : '; no feedback yet'}`,
+    );
+  }
   const unhealthy = Object.entries(snapshot.services)
     .filter(([, health]) => !health.ok)
     .map(([name, health]) => `${name} (${health.state})`);

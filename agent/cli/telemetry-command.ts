@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load.js';
 import { AgentError, errorMessage, systemErrorCode } from '../errors.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import { STATUS_FILE_NAME, type StatusSnapshot } from '../telemetry/status-file.js';
 import { TelemetryReader, bucketStarts, type TelemetryRow } from '../telemetry/telemetry-reader.js';
+import { type DatabaseLocation, locateDatabase } from './database-location.js';
+import { MonitorReader } from '../monitor/monitor-reader.js';
 import type { CliIo } from './io.js';
 import { errorLines } from '../errors.js';
 import { livenessOf } from './agent-liveness.js';
@@ -128,24 +129,8 @@ export function parseTelemetryArgs(argv: string[], now: number): TelemetryOption
   };
 }
 
-interface Location {
-  dataDir: string;
-  file: string;
-  deviceId: string | null;
-}
-
-/**
- * Where the database is, found as `status` finds the data directory: --data-dir alone needs no
- * config (an operator may not read it); otherwise the config from --config or the search path
- * gives dataDir, storage.fileName and deviceId (--data-dir still wins for the directory).
- */
-function locate(options: TelemetryOptions, io: CliIo): Location {
-  if (options.dataDir !== undefined && options.config === undefined) {
-    return { dataDir: path.resolve(options.dataDir), file: path.resolve(options.dataDir, 'agent.db'), deviceId: null };
-  }
-  const { config } = loadConfig({ ...(options.config ? { file: options.config } : {}), env: io.env });
-  const dataDir = path.resolve(options.dataDir ?? config.dataDir);
-  return { dataDir, file: path.join(dataDir, config.storage.fileName), deviceId: config.deviceId };
+function locate(options: TelemetryOptions, io: CliIo): DatabaseLocation {
+  return locateDatabase(options, io.env);
 }
 
 /** What <dataDir>/status.json says about the agent, read the way `status` reads it. */
@@ -183,7 +168,7 @@ function report(io: CliIo, error: unknown): number {
 export async function telemetryCommand(argv: string[], io: CliIo, deps: TelemetryCommandDeps = {}): Promise<number> {
   const now = deps.now ?? Date.now;
   let options: TelemetryOptions;
-  let location: Location;
+  let location: DatabaseLocation;
   try {
     options = parseTelemetryArgs(argv, now());
     location = locate(options, io);
@@ -201,7 +186,7 @@ export async function telemetryCommand(argv: string[], io: CliIo, deps: Telemetr
   }
 }
 
-function summary(options: TelemetryOptions, location: Location, io: CliIo, now: number): number {
+function summary(options: TelemetryOptions, location: DatabaseLocation, io: CliIo, now: number): number {
   const reader = TelemetryReader.open(location.file)!;
   try {
     const result = reader.summarize({ since: options.since, until: options.until, bucketMs: options.bucketMs, cameraId: options.cameraId });
@@ -218,6 +203,14 @@ function summary(options: TelemetryOptions, location: Location, io: CliIo, now: 
       bucketMs: options.bucketMs,
       cameraId: options.cameraId,
       now,
+      // Databases of agents before the monitoring schema (v3) have no quality log.
+      quality: (reader.schemaVersion >= 3 ? new MonitorReader(reader.database).latestQuality() : []).map((entry) => ({
+        cameraId: entry.cameraId,
+        model: entry.model,
+        at: entry.at,
+        labels: entry.windows.labels.overall.labelled,
+        precision: entry.windows.labels.overall.precision,
+      })),
     };
     io.out.write(options.json ? `${JSON.stringify(reportJson(context, result), null, 2)}\n` : formatReport(context, result));
     return ExitCode.OK;
@@ -243,7 +236,7 @@ function waitOrAbort(ms: number, signal: AbortSignal): Promise<void> {
  * the file, runs one short query and closes it again: nothing is held between polls, so the
  * daemon can checkpoint, restart or be upgraded underneath.
  */
-async function follow(options: TelemetryOptions, location: Location, io: CliIo, deps: TelemetryCommandDeps): Promise<number> {
+async function follow(options: TelemetryOptions, location: DatabaseLocation, io: CliIo, deps: TelemetryCommandDeps): Promise<number> {
   const print = (row: TelemetryRow): void => {
     io.out.write(options.json ? `${JSON.stringify(latestJson(row))}\n` : `${formatFollowLine(row)}\n`);
   };

@@ -27,7 +27,25 @@ export interface ReportContext {
   bucketMs: number;
   cameraId: string | undefined;
   now: number;
+  /** The latest measured quality of each camera and model (the monitor's log, docs/monitoring.md). */
+  quality: QualityLine[];
 }
+
+export interface QualityLine {
+  cameraId: string;
+  model: { id: string; version: string };
+  at: string;
+  labels: number;
+  precision: { value: number; low: number; high: number; n: number } | null;
+}
+
+const qualityLineSchema = z.object({
+  cameraId: z.string(),
+  model: z.object({ id: z.string(), version: z.string() }),
+  at: z.string(),
+  labels: z.number().int().nonnegative(),
+  precision: z.object({ value: z.number(), low: z.number(), high: z.number(), n: z.number().int() }).nullable(),
+});
 
 const statsSchema = z.object({ min: z.number(), median: z.number(), max: z.number(), count: z.number().int().positive() });
 const fieldNames = Object.keys(telemetryFields) as TelemetryField[];
@@ -60,6 +78,7 @@ export const telemetryReportSchema = z.object({
     unreadableRows: z.number().int().nonnegative(),
     buckets: z.array(z.object({ start: z.iso.datetime(), results: z.number().int().nonnegative(), vehicles: countsSchema })),
   }),
+  quality: z.array(qualityLineSchema).describe('The latest measured precision (count window) of each camera and model: cctv-agent monitor has the rest.'),
   events: z.object({
     total: z.number().int().nonnegative(),
     recent: z.array(
@@ -86,6 +105,7 @@ export function reportJson(context: ReportContext, summary: TelemetrySummary): T
     fields: summary.fields,
     vehicles: { ...summary.vehicles, buckets: summary.vehicles.buckets.map((bucket) => ({ ...bucket, start: iso(bucket.start) })) },
     events: { total: summary.events.total, recent: summary.events.recent.map((event) => ({ ...event, at: iso(event.at) })) },
+    quality: context.quality,
   };
 }
 
@@ -329,6 +349,15 @@ export function formatReport(context: ReportContext, summary: TelemetrySummary):
     lines.push('no telemetry samples in the range', '');
   }
   lines.push(...vehicleLines(summary, context), '', ...eventLines(summary));
+  if (context.quality.length > 0) {
+    lines.push('', 'quality (measured from feedback; cctv-agent monitor for the rest):');
+    for (const entry of context.quality) {
+      const p = entry.precision;
+      lines.push(
+        `  ${entry.cameraId} ${entry.model.id}@${entry.model.version}: precision ${p ? `${(p.value * 100).toFixed(1)} % [${(p.low * 100).toFixed(1)}-${(p.high * 100).toFixed(1)} %]` : '-'} over ${entry.labels} labels (${entry.at})`,
+      );
+    }
+  }
   const charts = chartLines(summary, context);
   if (charts.length > 0) lines.push('', ...charts);
   return `${lines.map(clip).join('\n')}\n`;

@@ -167,6 +167,7 @@ export const configSchema = z
             .replace(/[^A-Za-z0-9_-]/g, '-')
             .slice(0, 63) || 'edge',
       )
+      .refine((id) => id !== 'fleet', { error: '"fleet" is taken: <prefix>/fleet/... is the topic namespace every device shares' })
       .meta({ defaultDoc: 'the hostname' })
       .describe("This device's id: the topic namespace <prefix>/<deviceId>/... and the results' origin."),
     dataDir: z.string().min(1).default('./data').describe('Directory of the SQLite database (relative paths are from the working directory).'),

@@ -12,6 +12,8 @@ export interface PayloadSchemaInputs {
   events: z.ZodType;
   /** Commands beyond the built-in ping and status (as registered in agent/daemon.ts). */
   commands?: Record<string, CommandHandler>;
+  /** Other payloads the agent publishes, by topic (the monitor's quality, alerts, retrain). */
+  topics?: Array<{ topic: string; text: string; schema: z.ZodType }>;
 }
 
 /** The commands every agent answers, for the docs (their run() is never called here). */
@@ -38,6 +40,7 @@ export function mqttSchemasMarkdown(inputs: PayloadSchemaInputs): string {
   section(`\`${topics.results}\``, 'One message per inferred frame.', resultPayloadSchema);
   section(`\`${topics.telemetry}\``, 'One message per telemetry sample (`telemetry.intervalSeconds`).', inputs.telemetry);
   section(`\`${topics.events}\``, 'One message per event (state changes, errors, alerts).', inputs.events);
+  for (const extra of inputs.topics ?? []) section(`\`${extra.topic}\``, extra.text, extra.schema);
   section(
     `\`${topics.command('<name>')}\` (request)`,
     "Every command takes this envelope; `args` is checked against the command's own schema below.",

@@ -178,6 +178,11 @@ export class TelemetryReader {
     readonly schemaVersion: number,
   ) {}
 
+  /** The read-only connection, for other read-only views of the same database (cctv-agent monitor). */
+  get database(): Db {
+    return this.db;
+  }
+
   /**
    * Opens `file` with readonly and fileMustExist. In WAL mode a reader needs the -wal and -shm
    * files: while the agent runs they exist and any user who can read them can read (SQLite

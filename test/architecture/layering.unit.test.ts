@@ -22,6 +22,7 @@ const ALLOWED_VALUE_IMPORTS: Record<string, readonly string[]> = {
   telemetry: ['storage', 'config', 'log'],
   quantize: ['inference', 'ingest', 'config', 'log'],
   lifecycle: ['config', 'log'],
+  monitor: ['storage', 'mqtt', 'config', 'log'],
 };
 const ROOT = new Set(['daemon.ts', 'compose', 'cli']);
 

@@ -5,11 +5,8 @@ import { configKeysMarkdown } from '../../agent/config/describe.js';
 import { configSchema } from '../../agent/config/schema.js';
 import { errorFixes } from '../../agent/errors.js';
 import { manifestJsonSchema } from '../../agent/inference/manifest.js';
-import { mqttSchemasMarkdown } from '../../agent/mqtt/schema-docs.js';
-import { telemetryCommandHandler } from '../../agent/telemetry/telemetry-command-handler.js';
+import { mqttDocsMarkdown } from '../../agent/compose/mqtt-docs.js';
 import { deviceTopics } from '../../agent/mqtt/topics.js';
-import { eventPayloadSchema } from '../../agent/storage/event-schema.js';
-import { telemetrySampleSchema } from '../../agent/telemetry/telemetry-sample.js';
 import { packageRoot } from '../../agent/paths.js';
 
 const read = (file: string): string => fs.readFileSync(path.join(packageRoot(), file), 'utf8');
@@ -35,24 +32,23 @@ describe('docs stay true to the code', () => {
   it('docs/mqtt.md documents the topics the agent publishes', () => {
     const doc = read('docs/mqtt.md');
     const topics = deviceTopics('<prefix>', '<deviceId>');
-    for (const topic of [topics.availability, topics.results, topics.telemetry, topics.events, topics.command('<name>'), topics.commandReply('<name>')]) {
+    for (const topic of [
+      topics.availability,
+      topics.results,
+      topics.telemetry,
+      topics.events,
+      topics.quality,
+      topics.alerts,
+      topics.retrain,
+      topics.command('<name>'),
+      topics.commandReply('<name>'),
+    ]) {
       expect(doc).toContain(`\`${topic}\``);
     }
   });
 
   it('docs/mqtt.md carries the JSON Schemas of the payloads as the code has them', () => {
-    expect(read('docs/mqtt.md'), regenerate).toContain(
-      mqttSchemasMarkdown({
-        telemetry: telemetrySampleSchema,
-        events: eventPayloadSchema,
-        commands: {
-          telemetry: telemetryCommandHandler(
-            () => undefined,
-            () => Promise.reject(new Error('docs only')),
-          ),
-        },
-      }),
-    );
+    expect(read('docs/mqtt.md'), regenerate).toContain(mqttDocsMarkdown());
   });
 
   it('docs/cli.md carries the JSON Schema of `model run --json`', async () => {
