@@ -7,8 +7,16 @@ import { vehicleTypes } from '../common/vehicle-types.js';
  * frames it keeps as evidence. docs/monitoring.md explains each figure.
  */
 
+/** The figures measured from reviewers' labels (docs/monitoring.md). */
 export const qualityMetrics = ['precision', 'detectionPrecision', 'recall', 'detectionRecall'] as const;
 export type QualityMetric = (typeof qualityMetrics)[number];
+
+/**
+ * Every figure an alert rule can watch: the labelled ones, and those other subsystems measure
+ * and hand to the monitor as a metric source (drift, label-free estimates, count errors).
+ */
+export const alertMetrics = [...qualityMetrics] as const;
+export type AlertMetric = (typeof alertMetrics)[number];
 
 export const alertRuleSchema = z
   .strictObject({
@@ -17,28 +25,45 @@ export const alertRuleSchema = z
       .regex(/^[a-z0-9][a-z0-9-]{0,47}$/, { error: 'lower-case letters, digits and "-", at most 48' })
       .describe("The rule's name, in alerts, events and the retrain request."),
     metric: z
-      .enum(qualityMetrics)
+      .enum(alertMetrics)
       .describe(
-        'precision: detections right in vehicle and type; detectionPrecision: a vehicle at all (a wrong type still counts); recall, detectionRecall: the same over the vehicles reviewers reported, found or missed.',
+        'precision: detections right in vehicle and type; detectionPrecision: a vehicle at all (a wrong type still counts); recall, detectionRecall: the same over the vehicles reviewers reported, found or missed (docs/monitoring.md lists every metric).',
       ),
     vehicleType: z.enum(vehicleTypes).optional().describe("Only this vehicle type's figure; unset: all types together."),
-    below: z.number().min(0).max(1).describe('Raised when the figure is at or below this.'),
-    minLabels: z.number().int().min(1).max(100_000).default(30).describe('Labels the window must hold before the rule can raise or clear.'),
+    below: z.number().min(0).describe('Raised when the figure is at or below this (give below or above).').optional(),
+    above: z.number().min(0).describe('Raised when the figure is at or above this (for figures where higher is worse).').optional(),
+    minLabels: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(30)
+      .describe('What the figure must rest on before the rule can raise or clear: labels, or for other metrics their own count (docs/monitoring.md).'),
     window: z
       .enum(['labels', 'minutes'])
       .default('labels')
       .describe('labels: the last monitor.windows.labels labelled detections; minutes: those captured in the last monitor.windows.minutes.'),
     bound: z
-      .enum(['point', 'wilson-upper'])
+      .enum(['point', 'interval'])
       .default('point')
-      .describe('point: the estimate itself; wilson-upper: the upper end of its 95 % Wilson interval (raises only when the figure is surely below).'),
-    clearAt: z.number().min(0).max(1).optional().describe('Cleared when the figure is at or above this (hysteresis); default: below + 0.10.'),
+      .describe(
+        'point: the estimate itself; interval: the end of its 95 % interval on the good side (raises only when the figure is surely past the threshold).',
+      ),
+    clearAt: z.number().min(0).optional().describe('Cleared when the figure is back past this (hysteresis); default: below + 0.10, or above - 0.10.'),
     cooldownMinutes: z.number().min(0).max(10_080).default(30).describe('After a clear, the rule does not raise again for this long.'),
     retrain: z.boolean().default(true).describe('Raising this alert also raises a retrain request (one pending per camera and model).'),
   })
   .superRefine((rule, ctx) => {
-    if (rule.clearAt !== undefined && rule.clearAt <= rule.below) {
+    if ((rule.below === undefined) === (rule.above === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['below'], message: 'give exactly one of below and above' });
+      return;
+    }
+    if (rule.clearAt === undefined) return;
+    if (rule.below !== undefined && rule.clearAt <= rule.below) {
       ctx.addIssue({ code: 'custom', path: ['clearAt'], message: `must be above below (${rule.below}), or the alert would flap` });
+    }
+    if (rule.above !== undefined && rule.clearAt >= rule.above) {
+      ctx.addIssue({ code: 'custom', path: ['clearAt'], message: `must be under above (${rule.above}), or the alert would flap` });
     }
   });
 

@@ -12,43 +12,58 @@ export interface AlertState {
 
 export const QUIET: AlertState = { raised: false, raisedAt: null, clearedAt: null };
 
+/**
+ * What a rule watches: a figure, the interval around it, and how much it rests on (labels for
+ * the labelled metrics; windows, intervals or frames for the others).
+ */
+export type Observation = Estimate;
+
 export interface RuleDecision {
   action: 'raise' | 'clear' | null;
-  /** The figure the rule looked at (null: not enough labels, or the figure does not exist yet). */
-  estimate: Estimate | null;
+  /** The figure the rule looked at (null: the figure does not exist yet). */
+  estimate: Observation | null;
   /** Why nothing happened, for the monitor's health and docs. */
-  reason: 'raised' | 'cleared' | 'too-few-labels' | 'cooldown' | 'above' | 'still-low' | 'not-cleared-yet' | 'no-figure';
+  reason: 'raised' | 'cleared' | 'too-few-labels' | 'cooldown' | 'not-reached' | 'still-low' | 'not-cleared-yet' | 'no-figure';
 }
 
-/** The figure a rule watches in a window: overall or one vehicle type's. */
-export function ruleEstimate(rule: AlertRule, window: WindowFigures): Estimate | null {
+/** The labelled figure a rule watches in a window: overall or one vehicle type's. */
+export function ruleEstimate(rule: AlertRule, window: WindowFigures): Observation | null {
   const figures = rule.vehicleType === undefined ? window.overall : window.byType[rule.vehicleType];
-  return figures?.[rule.metric] ?? null;
+  return (figures as Record<string, Observation | null | undefined> | undefined)?.[rule.metric] ?? null;
+}
+
+/** The threshold a rule raises at, and whether higher figures are the bad ones. */
+export function thresholdOf(rule: AlertRule): { threshold: number; higherIsWorse: boolean } {
+  return rule.above !== undefined ? { threshold: rule.above, higherIsWorse: true } : { threshold: rule.below!, higherIsWorse: false };
 }
 
 export function clearThreshold(rule: AlertRule): number {
-  return rule.clearAt ?? Math.min(1, rule.below + 0.1);
+  if (rule.clearAt !== undefined) return rule.clearAt;
+  return rule.above !== undefined ? Math.max(0, rule.above - 0.1) : Math.min(1, rule.below! + 0.1);
 }
 
 /**
- * One evaluation of a rule. Raises when the window holds at least minLabels and the figure
- * (its point estimate, or with bound 'wilson-upper' the top of its 95 % interval) is at or below
- * `below`, unless the rule cleared less than cooldownMinutes ago. Clears when, with as many labels,
- * the point estimate is back at or above clearAt (hysteresis: between the two nothing changes).
+ * One evaluation of a rule. Raises when the figure rests on at least minLabels and is at or past
+ * its threshold (`below`: at or below; `above`: at or above), by its point estimate or, with
+ * bound 'interval', by the end of its 95 % interval on the good side (surely past), unless the
+ * rule cleared less than cooldownMinutes ago. Clears when, resting on as much, the point
+ * estimate is back at or past clearAt (hysteresis: between the two nothing changes).
  * docs/monitoring.md says why these choices keep an alert from flapping on a handful of labels.
  */
-export function evaluateRule(rule: AlertRule, state: AlertState, window: WindowFigures, now: number): RuleDecision {
-  const estimate = ruleEstimate(rule, window);
+export function evaluateRule(rule: AlertRule, state: AlertState, estimate: Observation | null, now: number): RuleDecision {
   if (estimate === null) return { action: null, estimate, reason: 'no-figure' };
   if (estimate.n < rule.minLabels) return { action: null, estimate, reason: 'too-few-labels' };
+  const { threshold, higherIsWorse } = thresholdOf(rule);
+  // In "lower is worse" terms: a figure where higher is worse is mirrored.
+  const bad = (value: number): number => (higherIsWorse ? -value : value);
   if (!state.raised) {
-    const watched = rule.bound === 'wilson-upper' ? estimate.high : estimate.value;
-    if (watched > rule.below) return { action: null, estimate, reason: 'above' };
+    const watched = rule.bound === 'interval' ? (higherIsWorse ? estimate.low : estimate.high) : estimate.value;
+    if (bad(watched) > bad(threshold)) return { action: null, estimate, reason: 'not-reached' };
     if (state.clearedAt !== null && now - state.clearedAt < rule.cooldownMinutes * 60_000) return { action: null, estimate, reason: 'cooldown' };
     return { action: 'raise', estimate, reason: 'raised' };
   }
-  if (estimate.value >= clearThreshold(rule)) return { action: 'clear', estimate, reason: 'cleared' };
-  return { action: null, estimate, reason: estimate.value <= rule.below ? 'still-low' : 'not-cleared-yet' };
+  if (bad(estimate.value) >= bad(clearThreshold(rule))) return { action: 'clear', estimate, reason: 'cleared' };
+  return { action: null, estimate, reason: bad(estimate.value) <= bad(threshold) ? 'still-low' : 'not-cleared-yet' };
 }
 
 /** The state after a decision. */

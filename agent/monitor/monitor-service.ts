@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { MonitorConfig } from '../config/monitor-schema.js';
+import { type AlertMetric, type AlertRule, type MonitorConfig, qualityMetrics } from '../config/monitor-schema.js';
 import { errorMessage } from '../errors.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
@@ -7,7 +7,7 @@ import type { DeviceTopics, FleetTopics } from '../mqtt/topics.js';
 import type { Db } from '../storage/database.js';
 import type { AgentEvent } from '../storage/event-schema.js';
 import { type OutboxEnqueue, outboxEnqueuer } from '../storage/outbox.js';
-import { clearThreshold, evaluateRule } from './alert-rules.js';
+import { clearThreshold, evaluateRule, type Observation, ruleEstimate, thresholdOf } from './alert-rules.js';
 import { AlertStore } from './alert-store.js';
 import type { FeedbackItem } from './feedback-schema.js';
 import { type Applied, FeedbackStore, FeedbackWindows, keyOf, type ModelKey } from './feedback-store.js';
@@ -30,6 +30,12 @@ export interface MonitorDeps {
   activeKeys: () => ModelKey[];
   /** Told of results a verdict disputed (the evidence keeps their frames). */
   onDisputed?: (resultIds: string[]) => void;
+  /**
+   * The figures of metrics measured elsewhere (drift, label-free estimates, count errors), per
+   * camera and model: the same rules, hysteresis and retrain request apply to them. A subsystem
+   * that has new figures calls evaluateKey().
+   */
+  metricSources?: Partial<Record<AlertMetric, (key: ModelKey, rule: AlertRule) => Observation | null>>;
   now?: () => number;
   log: Logger;
 }
@@ -171,6 +177,17 @@ export class MonitorService implements Service {
     }
   }
 
+  /** Re-evaluates one camera and model now (a metric source has new figures). */
+  evaluateKey(key: ModelKey): void {
+    if (this.stores) this.evaluate(key);
+  }
+
+  /** The figure a rule watches: from the labels, or from the metric's source. */
+  private observe(rule: AlertRule, key: ModelKey, byLabels: ReturnType<typeof windowFigures>, byMinutes: ReturnType<typeof windowFigures>): Observation | null {
+    if ((qualityMetrics as readonly string[]).includes(rule.metric)) return ruleEstimate(rule, rule.window === 'labels' ? byLabels : byMinutes);
+    return this.deps.metricSources?.[rule.metric]?.(key, rule) ?? null;
+  }
+
   /** Figures for one camera and model, stored and published; the alert rules applied to them. */
   private evaluate(key: ModelKey): void {
     const stores = this.require();
@@ -195,8 +212,7 @@ export class MonitorService implements Service {
       let changed = false;
       for (const rule of this.deps.config.alerts) {
         const { state, alertId } = stores.alerts.stateOf(rule.id, key);
-        const window = rule.window === 'labels' ? byLabels : byMinutes;
-        const decision = evaluateRule(rule, state, window, now);
+        const decision = evaluateRule(rule, state, this.observe(rule, key, byLabels, byMinutes), now);
         if (decision.action === 'raise') {
           const alert: ActiveAlert = {
             alertId: crypto.randomUUID(),
@@ -205,7 +221,8 @@ export class MonitorService implements Service {
             model: { id: key.modelId, version: key.modelVersion },
             metric: rule.metric,
             vehicleType: rule.vehicleType ?? null,
-            threshold: rule.below,
+            threshold: thresholdOf(rule).threshold,
+            direction: rule.above !== undefined ? 'above' : 'below',
             clearAt: clearThreshold(rule),
             value: Math.round(decision.estimate!.value * 10_000) / 10_000,
             labels: decision.estimate!.n,
@@ -218,7 +235,7 @@ export class MonitorService implements Service {
             this.raiseRetrain(
               key,
               `rule:${rule.id}`,
-              `${rule.metric} ${alert.value} at or below ${rule.below} over ${alert.labels} labels`,
+              `${rule.metric} ${alert.value} at or ${alert.direction} ${alert.threshold} over ${alert.labels}${(qualityMetrics as readonly string[]).includes(rule.metric) ? ' labels' : ''}`,
               'monitor',
               alert,
               payload,

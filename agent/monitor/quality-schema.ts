@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { vehicleTypes } from '../common/vehicle-types.js';
-import { qualityMetrics } from '../config/monitor-schema.js';
+import { alertMetrics } from '../config/monitor-schema.js';
 import type { Figures, WindowFigures } from './quality-figures.js';
 import type { Estimate } from './wilson.js';
 
@@ -89,9 +89,10 @@ const alertSchema = z.strictObject({
   ruleId: z.string(),
   cameraId: z.string(),
   model: z.strictObject({ id: z.string(), version: z.string() }),
-  metric: z.enum(qualityMetrics),
+  metric: z.enum(alertMetrics),
   vehicleType: z.enum(vehicleTypes).nullable(),
-  threshold: z.number().describe("The rule's `below`."),
+  threshold: z.number().describe("The rule's `below` or `above`."),
+  direction: z.enum(['below', 'above']).describe('below: raised at or below the threshold; above: at or above.'),
   clearAt: z.number(),
   value: z.number().describe('The figure when it was raised.'),
   labels: z.number().int().describe('The labels that figure rested on.'),

@@ -81,14 +81,12 @@ describe('monitoring end to end', () => {
   const feedback = (items: unknown[], requestId = crypto.randomUUID()): Promise<CommandReply> =>
     command('feedback', JSON.stringify({ requestId, args: { items } }), requestId);
   const verdicts = (from: number, count: number, bad: number, tag: string): FeedbackItem[] =>
-    detections
-      .slice(from, from + count)
-      .map((detection, i) => ({
-        id: `${tag}-${i}`,
-        resultId: detection.resultId,
-        detection: detection.index,
-        verdict: i < bad ? 'false-positive' : 'correct',
-      }));
+    detections.slice(from, from + count).map((detection, i) => ({
+      id: `${tag}-${i}`,
+      resultId: detection.resultId,
+      detection: detection.index,
+      verdict: i < bad ? 'false-positive' : 'correct',
+    }));
 
   it('60 % false positives: one alert and one retrain request with evidence; no second while pending; bad feedback refused with codes and nothing stored; correct feedback clears it', async () => {
     const dir = tempDir();
