@@ -15,7 +15,7 @@ export type QualityMetric = (typeof qualityMetrics)[number];
  * Every figure an alert rule can watch: the labelled ones, and those other subsystems measure
  * and hand to the monitor as a metric source (drift, label-free estimates, count errors).
  */
-export const alertMetrics = [...qualityMetrics] as const;
+export const alertMetrics = [...qualityMetrics, 'drift', 'estimatedPrecision', 'selfTest'] as const;
 export type AlertMetric = (typeof alertMetrics)[number];
 
 export const alertRuleSchema = z
@@ -70,7 +70,59 @@ export const alertRuleSchema = z
 export type AlertRule = z.output<typeof alertRuleSchema>;
 
 /** The product's reference rule: precision at or below 40 % over at least 30 labels. */
-export const DEFAULT_ALERT_RULES = [{ id: 'low-precision', metric: 'precision', below: 0.4, minLabels: 30, window: 'labels', retrain: true }];
+export const DEFAULT_ALERT_RULES = [
+  { id: 'low-precision', metric: 'precision', below: 0.4, minLabels: 30, window: 'labels', retrain: true },
+  // Sustained drift: 2 drifted windows in a row (20 minutes by default) asks for retraining.
+  { id: 'sustained-drift', metric: 'drift', above: 2, clearAt: 0, minLabels: 1, retrain: true },
+  // Label-free: the expected precision of a window at or below 0.40 over at least 50 detections.
+  { id: 'low-estimated-precision', metric: 'estimatedPrecision', below: 0.4, minLabels: 50, retrain: true },
+  // The golden-sample self-test failed (a changed model file, a broken runtime, a faulty CPU): not a retraining matter.
+  { id: 'self-test', metric: 'selfTest', above: 1, clearAt: 0, minLabels: 1, cooldownMinutes: 0, retrain: false },
+];
+
+export const driftSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Input and prediction statistics per camera, compared with a reference window.'),
+    everyNthFrame: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(10)
+      .describe('Input statistics on one frame in N per camera (prediction statistics on every result).'),
+    windowSeconds: z.number().min(5).max(86_400).default(600).describe('Length of a compared window.'),
+    referenceSeconds: z
+      .number()
+      .min(5)
+      .max(30 * 86_400)
+      .default(3600)
+      .describe('The reference is captured over this long after a model becomes active on a camera (unless the model ships one).'),
+    psi: z.number().positive().default(0.25).describe('A distribution has shifted at PSI at or above this (the conventional "major shift" band).'),
+    ksStatistic: z.number().positive().max(1).default(0.25).describe('A continuous feature has shifted when the KS distance is at least this...'),
+    ksPValue: z.number().positive().max(1).default(0.001).describe('...and its p-value under this.'),
+    minValues: z.number().int().min(5).default(20).describe('Values each side needs before a feature is compared.'),
+    minFeatures: z.number().int().min(1).default(2).describe('Features that must shift together for a window to count as drifted.'),
+  })
+  .prefault({});
+
+export const estimateSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('The label-free precision estimate of each window (confidence-based, docs/monitoring.md).'),
+    minCalibrationLabels: z
+      .number()
+      .int()
+      .min(10)
+      .default(50)
+      .describe('Labelled detections of a vehicle type (or of all types) needed to calibrate its scores on feedback.'),
+  })
+  .prefault({});
+
+export const selfTestSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Golden-sample self-test of the running model at start and every intervalHours.'),
+    intervalHours: z.number().positive().max(720).default(6).describe('Hours between self-tests.'),
+  })
+  .prefault({});
 
 export const evidenceSchema = z
   .strictObject({
@@ -119,6 +171,9 @@ export const monitorSchema = z
       .default(DEFAULT_ALERT_RULES as never)
       .describe('Alert rules; the default is the reference rule (precision <= 0.40 over >= 30 labels).'),
     evidence: evidenceSchema,
+    drift: driftSchema,
+    estimate: estimateSchema,
+    selfTest: selfTestSchema,
   })
   .prefault({});
 

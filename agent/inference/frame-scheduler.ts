@@ -1,4 +1,5 @@
 import { errorMessage } from '../errors.js';
+import type { Frame } from '../ingest/frame.js';
 import type { LatestFrameSlot } from '../ingest/frame-slot.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
@@ -16,6 +17,8 @@ export interface SchedulerDeps {
    * sample): it is cheap only because it is lazy, and valid only during this call.
    */
   onResult: (result: InferenceResult, picture: () => Picture) => void;
+  /** Every frame as it is taken, before its buffer goes back (drift statistics on a sample of them). */
+  onFrame?: (frame: Frame) => void;
   log: Logger;
 }
 
@@ -104,6 +107,7 @@ export class FrameScheduler implements Service {
     if (!slot) return undefined;
     const frame = slot.take()!;
     try {
+      this.deps.onFrame?.(frame);
       return { model, lane: model.prepare(frame) };
     } finally {
       slot.release(frame);

@@ -73,6 +73,18 @@ const base = {
     .union([z.array(z.string()).min(1), z.strictObject({ file: z.string().min(1) })])
     .describe('Class names in output order, or a file with one per line.'),
   vehicleTypes: z.record(z.string(), z.enum(vehicleTypes)).describe('Label -> vehicle type; detections of labels not listed are not reported.'),
+  referenceStatistics: z
+    .strictObject({ file: z.string().min(1) })
+    .optional()
+    .describe('Drift reference shipped with the model (docs/monitoring.md): used instead of capturing one on each camera.'),
+  calibration: z
+    .strictObject({ file: z.string().min(1) })
+    .optional()
+    .describe('Score calibration table for the label-free precision estimate, used until feedback can calibrate it.'),
+  golden: z
+    .strictObject({ file: z.string().min(1) })
+    .optional()
+    .describe('Golden samples: images with their expected detections, for the self-test.'),
 };
 
 export const manifestSchema = z.discriminatedUnion('task', [

@@ -46,8 +46,8 @@ export class FeedbackStore {
     this.existing = db.prepare<[string, number], { id: number }>('SELECT id FROM feedback WHERE result_id = ? AND detection_index = ?');
     this.remove = db.prepare<[number]>('DELETE FROM feedback WHERE id = ?');
     this.insert = db.prepare(
-      `INSERT INTO feedback (feedback_id, received_at, source, result_id, camera_id, model_id, model_version, captured_at, detection_index, verdict, predicted_type, true_type, box)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO feedback (feedback_id, received_at, source, result_id, camera_id, model_id, model_version, captured_at, detection_index, verdict, predicted_type, score, true_type, box)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.applyBatch = db.transaction((items, source, fleet, now) => this.applyAll(items, source, fleet, now));
   }
@@ -82,9 +82,10 @@ export class FeedbackStore {
         throw new AgentError('FEEDBACK_UNKNOWN_RESULT', `items.${index}: no result "${item.resultId}" on this device`);
       }
       let predicted: VehicleType | null = null;
+      let score: number | null = null;
       let detection: number | null = null;
       if (item.verdict !== 'missed') {
-        const vehicles = JSON.parse(result.vehicles) as Array<{ type: VehicleType }>;
+        const vehicles = JSON.parse(result.vehicles) as Array<{ type: VehicleType; score: number }>;
         if (item.detection >= vehicles.length) {
           throw new AgentError(
             'FEEDBACK_DETECTION_OUT_OF_RANGE',
@@ -93,6 +94,7 @@ export class FeedbackStore {
         }
         detection = item.detection;
         predicted = vehicles[item.detection]!.type;
+        score = vehicles[item.detection]!.score;
       }
       let status: 'stored' | 'replaced' = 'stored';
       if (detection !== null) {
@@ -116,6 +118,7 @@ export class FeedbackStore {
         detection,
         item.verdict,
         predicted,
+        score,
         trueType,
         box,
       );

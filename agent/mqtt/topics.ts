@@ -10,6 +10,7 @@ export interface DeviceTopics {
   events: string;
   alerts: string;
   quality: string;
+  drift: string;
   retrain: string;
   modelState: string;
   /** The subscription for incoming commands: <base>/cmd/+ */
@@ -28,6 +29,7 @@ export function deviceTopics(prefix: string, deviceId: string): DeviceTopics {
     events: `${base}/events`,
     alerts: `${base}/alerts`,
     quality: `${base}/quality`,
+    drift: `${base}/drift`,
     retrain: `${base}/retrain`,
     modelState: `${base}/model/state`,
     commandFilter: `${base}/cmd/+`,
@@ -97,7 +99,15 @@ export function isAllowedResponseTopic(topics: DeviceTopics, topic: string): boo
   if (!topic.startsWith(`${topics.base}/`) || topic.length > 1024) return false;
   if (topic.includes('+') || topic.includes('#') || topic.includes('\u0000')) return false;
   if (topicMatches(topics.commandFilter, topic)) return false;
-  return ![topics.availability, topics.results, topics.telemetry, topics.events, topics.alerts, topics.quality, topics.retrain, topics.modelState].includes(
-    topic,
-  );
+  return ![
+    topics.availability,
+    topics.results,
+    topics.telemetry,
+    topics.events,
+    topics.alerts,
+    topics.quality,
+    topics.drift,
+    topics.retrain,
+    topics.modelState,
+  ].includes(topic);
 }

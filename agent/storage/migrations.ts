@@ -100,6 +100,8 @@ export const migrations: ReadonlyArray<{ version: number; description: string; s
         detection_index INTEGER,
         verdict TEXT NOT NULL,
         predicted_type TEXT,
+        -- The detection's score: the label-free estimate calibrates scores on verdicts.
+        score REAL,
         true_type TEXT,
         box TEXT
       );
@@ -183,6 +185,33 @@ export const migrations: ReadonlyArray<{ version: number; description: string; s
       );
       CREATE INDEX evidence_created ON evidence (created_at);
       CREATE INDEX evidence_result ON evidence (result_id);
+
+      -- The reference statistics each camera's windows are compared with, per model version:
+      -- captured after the model became active, or shipped with it.
+      CREATE TABLE drift_reference (
+        camera_id TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        source TEXT NOT NULL,
+        captured_from INTEGER NOT NULL,
+        captured_to INTEGER NOT NULL,
+        stats TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (camera_id, model_id, model_version)
+      ) WITHOUT ROWID;
+      -- Each compared window, as published on <prefix>/<deviceId>/drift: the drift log.
+      CREATE TABLE drift_windows (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        camera_id TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        drifted INTEGER NOT NULL,
+        drifted_features INTEGER NOT NULL,
+        estimated_precision REAL,
+        sample TEXT NOT NULL
+      );
+      CREATE INDEX drift_windows_at ON drift_windows (at);
     `,
   },
 ];

@@ -43,7 +43,7 @@ describe('monitoring end to end', () => {
       if (topic === `${PREFIX}/results`) {
         const result = JSON.parse(payload.toString()) as { id: string; vehicles: unknown[] };
         results++;
-        result.vehicles.forEach((_, index) => detections.push({ resultId: result.id, index }));
+        for (let index = 0; index < result.vehicles.length; index++) detections.push({ resultId: result.id, index });
         return;
       }
       const list = received.get(topic) ?? [];
