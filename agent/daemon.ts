@@ -1,9 +1,11 @@
 import path from 'node:path';
+import { buildDrift } from './compose/drift.js';
 import { buildLink } from './compose/link.js';
 import { buildMonitor } from './compose/monitor.js';
 import { buildPipeline } from './compose/pipeline.js';
 import { buildStorage, expiryMsOf } from './compose/storage.js';
 import type { AgentConfig } from './config/schema.js';
+import type { DriftService } from './drift/drift-service.js';
 import { errorMessage, isAgentError } from './errors.js';
 import type { ResolvedModel } from './inference/model-files.js';
 import type { IngestService } from './ingest/ingest-service.js';
@@ -56,25 +58,28 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
   const { storage, events, condition, writer, databaseFile } = store;
 
   const stats = new PipelineStats();
+  // Drift is built after the pipeline it watches; the frame and result hooks reach it late.
+  let drift: DriftService | undefined;
+  const watchesDrift = config.monitor.enabled && config.monitor.drift.enabled;
   const pipeline = buildPipeline(
     config,
     model,
     (result) => {
       writer.enqueue(result);
       stats.record(result);
+      drift?.onResult(result);
     },
     (event) => events.record(event),
     log,
+    watchesDrift ? (frame) => drift?.onFrame(frame) : undefined,
   );
   const { inference, scheduler, ingest } = pipeline;
-  const monitorPart = buildMonitor(
-    config,
-    topics,
-    store,
-    inference,
-    linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined,
-    log,
-  );
+  const commandLink = linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined;
+  const monitorPart = buildMonitor(config, topics, store, inference, commandLink, log, {
+    drift: (key) => drift?.observation('drift', key) ?? null,
+    estimatedPrecision: (key) => drift?.observation('estimatedPrecision', key) ?? null,
+  });
+  drift = buildDrift(config, model, topics, store, inference, monitorPart?.monitor, commandLink, log);
 
   const telemetry = new TelemetryService({
     db: () => storage.db,
@@ -82,7 +87,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     intervalMs: config.telemetry.intervalSeconds * 1000,
     topic: linkPart && config.telemetry.publish ? topics.telemetry : undefined,
     expiryMs: expiryMsOf(config.mqtt.expirySeconds.telemetry),
-    system: new SystemSampler(path.dirname(databaseFile), log.child({ module: 'system' })),
+    system: new SystemSampler(path.dirname(databaseFile), log.child({ module: 'system' }), config.telemetry.sysfsRoot),
     stats,
     cameras: () => ingest.cameras(),
     model: () => inference.current,
@@ -138,6 +143,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     ...store.writers,
     ...(linkPart?.services ?? []),
     ...(monitorPart?.services ?? []),
+    ...(drift ? [drift] : []),
     ...pipeline.services,
     telemetry,
     ...terminal,

@@ -100,6 +100,11 @@ export class InferenceService implements Service, ActiveModel {
     return this.model ? { id: this.model.id, version: this.model.version } : undefined;
   }
 
+  /** The serving model's files and manifest (its extras: drift reference, calibration, golden samples). */
+  get currentFiles(): ResolvedModel | undefined {
+    return this.model?.resolved;
+  }
+
   async stop(): Promise<void> {
     const model = this.model;
     this.model = undefined;
