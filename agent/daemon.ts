@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { buildDrift } from './compose/drift.js';
 import { buildLink } from './compose/link.js';
+import { buildSelfTest } from './compose/self-test.js';
 import { buildMonitor } from './compose/monitor.js';
 import { buildPipeline } from './compose/pipeline.js';
 import { buildStorage, expiryMsOf } from './compose/storage.js';
@@ -12,6 +13,7 @@ import type { IngestService } from './ingest/ingest-service.js';
 import { ServiceRunner } from './lifecycle/runner.js';
 import type { Service } from './lifecycle/service.js';
 import type { Logger } from './log/logger.js';
+import type { SelfTestService } from './self-test/self-test-service.js';
 import { pingCommandHandler, statusCommandHandler } from './mqtt/builtin-commands.js';
 import { deviceTopics } from './mqtt/topics.js';
 import { PipelineStats } from './telemetry/pipeline-stats.js';
@@ -60,6 +62,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
   const stats = new PipelineStats();
   // Drift is built after the pipeline it watches; the frame and result hooks reach it late.
   let drift: DriftService | undefined;
+  let selfTest: SelfTestService | undefined;
   const watchesDrift = config.monitor.enabled && config.monitor.drift.enabled;
   const pipeline = buildPipeline(
     config,
@@ -78,8 +81,18 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
   const monitorPart = buildMonitor(config, topics, store, inference, commandLink, log, {
     drift: (key) => drift?.observation('drift', key) ?? null,
     estimatedPrecision: (key) => drift?.observation('estimatedPrecision', key) ?? null,
+    selfTest: (key) => selfTest?.observation(key) ?? null,
   });
   drift = buildDrift(config, model, topics, store, inference, monitorPart?.monitor, commandLink, log);
+  selfTest = buildSelfTest(
+    config,
+    model,
+    inference,
+    (event) => events.record(event),
+    () => monitorPart?.monitor.evaluateActive(),
+    linkPart?.commands,
+    log,
+  );
 
   const telemetry = new TelemetryService({
     db: () => storage.db,
@@ -145,6 +158,8 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     ...(monitorPart?.services ?? []),
     ...(drift ? [drift] : []),
     ...pipeline.services,
+    // After the pipeline: its first run uses the live session.
+    ...(selfTest ? [selfTest] : []),
     telemetry,
     ...terminal,
   ];

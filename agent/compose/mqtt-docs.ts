@@ -3,6 +3,8 @@ import { driftPayloadSchema } from '../drift/drift-schema.js';
 import type { DriftService } from '../drift/drift-service.js';
 import { monitorSchemasForDocs } from '../monitor/monitor-docs.js';
 import { mqttSchemasMarkdown } from '../mqtt/schema-docs.js';
+import { selfTestCommandHandler } from '../self-test/self-test-command.js';
+import type { SelfTestService } from '../self-test/self-test-service.js';
 import { deviceTopics } from '../mqtt/topics.js';
 import { eventPayloadSchema } from '../storage/event-schema.js';
 import { telemetryCommandHandler } from '../telemetry/telemetry-command-handler.js';
@@ -34,6 +36,7 @@ export function mqttDocsMarkdown(): string {
       ),
       ...monitor.commands,
       'drift-reference-reset': driftReferenceResetCommandHandler({} as DriftService),
+      'self-test': selfTestCommandHandler({} as SelfTestService),
     },
     topics: [...monitor.topics, ...driftTopics],
   });
