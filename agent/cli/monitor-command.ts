@@ -193,7 +193,7 @@ function formatMonitor(
   lines.push(alerts.length === 0 ? 'alerts: none' : `alerts: ${alerts.length}`);
   for (const alert of alerts) {
     lines.push(
-      `  ${alert.ruleId} on ${alert.cameraId} (${alert.model.id}@${alert.model.version}): ${alert.metric} ${alert.value} <= ${alert.threshold} over ${alert.labels} labels, since ${alert.raisedAt}; clears at ${alert.clearAt}`,
+      `  ${alert.ruleId} on ${alert.cameraId} (${alert.model.id}@${alert.model.version}): ${alert.metric} ${alert.value} ${alert.direction === 'above' ? '>=' : '<='} ${alert.threshold} over ${alert.labels} labels, since ${alert.raisedAt}; clears at ${alert.clearAt}`,
     );
   }
   lines.push(retrain.length === 0 ? 'retrain requests: none' : 'retrain requests:');
