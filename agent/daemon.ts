@@ -78,11 +78,23 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
   );
   const { inference, scheduler, ingest } = pipeline;
   const commandLink = linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined;
-  const monitorPart = buildMonitor(config, topics, store, inference, commandLink, log, {
-    drift: (key) => drift?.observation('drift', key) ?? null,
-    estimatedPrecision: (key) => drift?.observation('estimatedPrecision', key) ?? null,
-    selfTest: (key) => selfTest?.observation(key) ?? null,
-  });
+  const monitorPart = buildMonitor(
+    config,
+    topics,
+    store,
+    inference,
+    commandLink,
+    log,
+    {
+      drift: (key) => drift?.observation('drift', key) ?? null,
+      estimatedPrecision: (key) => drift?.observation('estimatedPrecision', key) ?? null,
+      selfTest: (key) => selfTest?.observation(key) ?? null,
+    },
+    {
+      drift: (key) => drift?.figures(key) ?? null,
+      estimatedPrecision: (key) => drift?.figures(key) ?? null,
+    },
+  );
   drift = buildDrift(config, model, topics, store, inference, monitorPart?.monitor, commandLink, log);
   selfTest = buildSelfTest(
     config,
