@@ -1,9 +1,9 @@
 import type { SensorReading } from '../telemetry/device-sensors.js';
 
-/** The box's sensors from the latest telemetry sample, one line each (none when it has none). */
+/** The box's sensors from the latest telemetry sample, one line each after a blank one (nothing when it has none). */
 export function sensorLines(sensors: readonly SensorReading[] | undefined): string[] {
   if (!sensors || sensors.length === 0) return [];
-  const lines = ['sensors (latest sample):'];
+  const lines = ['', 'sensors (latest sample):'];
   for (const sensor of sensors) {
     const reading =
       sensor.axes !== null

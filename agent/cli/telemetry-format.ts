@@ -350,8 +350,7 @@ export function formatReport(context: ReportContext, summary: TelemetrySummary):
     lines.push('no telemetry samples in the range', '');
   }
   lines.push(...vehicleLines(summary, context), '', ...eventLines(summary));
-  const sensors = sensorLines(summary.latest?.sample?.system.sensors);
-  if (sensors.length > 0) lines.push('', ...sensors);
+  lines.push(...sensorLines(summary.latest?.sample?.system.sensors));
   if (context.quality.length > 0) {
     lines.push('', 'quality (measured from feedback; cctv-agent monitor for the rest):');
     for (const entry of context.quality) {
