@@ -115,11 +115,17 @@ describe('install.sh / uninstall.sh under a root prefix', () => {
     fs.writeFileSync(data, 'results and outbox');
     const kept = { config: sha256(config), data: sha256(data) };
 
-    // Models fetched once, shared by the versions.
+    // Models, and the golden images of their self-test, fetched once, shared by the versions.
     const mirror = assetMirror();
     if (mirror) {
       ok(runScript('install.sh', ['--prefix', root, '--tarball', release.tarball, '--fetch-assets', '--mirror', mirror]));
-      expect(fs.readdirSync(path.join(root, 'opt/cctv-agent/assets')).sort()).toEqual(['coco-labels.txt', 'yolox-nano-int8.onnx', 'yolox-nano.onnx']);
+      expect(fs.readdirSync(path.join(root, 'opt/cctv-agent/assets')).sort()).toEqual([
+        'bicycle-pickup-dog.jpg',
+        'bus-and-cars.jpg',
+        'coco-labels.txt',
+        'yolox-nano-int8.onnx',
+        'yolox-nano.onnx',
+      ]);
     }
 
     const next = fakeRelease('0.1.1');

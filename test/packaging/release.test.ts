@@ -65,6 +65,11 @@ describe('release tarball', () => {
       `node_modules/@ffmpeg-installer/${process.platform}-${process.arch}/ffmpeg`,
       'node_modules/mqtt/package.json',
       'node_modules/aedes/package.json',
+      // sharp encodes evidence snapshots and draws counting lines: a runtime dependency with its libvips.
+      'node_modules/sharp/package.json',
+      `node_modules/@img/sharp-${process.platform}-${process.arch}/package.json`,
+      // The self-test's golden samples, named by the manifests.
+      'models/golden/yolox-nano-int8.golden.json',
     ]) {
       expect(files, expected).toContain(expected);
     }
@@ -76,7 +81,7 @@ describe('release tarball', () => {
       /^bench\//,
       /^data\//,
       /^\.git/,
-      /^node_modules\/(typescript|vitest|sharp|@types\/better-sqlite3|@types\/fluent-ffmpeg)\//,
+      /^node_modules\/(typescript|vitest|@types\/better-sqlite3|@types\/fluent-ffmpeg)\//,
       /^node_modules\/onnxruntime-node\/bin\/napi-v6\/(darwin|win32)\//,
       /^dist\/.*\.map$/, // no source maps: the TypeScript is not shipped
     ];
