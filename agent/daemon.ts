@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { buildCounting, countedCameras } from './compose/counting.js';
 import { buildLink } from './compose/link.js';
 import { buildMonitor } from './compose/monitor.js';
 import { buildPipeline } from './compose/pipeline.js';
@@ -56,10 +57,22 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
   const { storage, events, condition, writer, databaseFile } = store;
 
   const stats = new PipelineStats();
+  // counting (issue #18): tracks and counts each result before it is stored, so results carry track ids.
+  let evaluateCountError: (cameraId: string) => void = () => {};
+  const countingPart = buildCounting(
+    config,
+    topics,
+    store,
+    linkPart ? { commands: linkPart.commands, wake: () => linkPart.drain.wake() } : undefined,
+    (cameraId) => evaluateCountError(cameraId),
+    log,
+  );
+  const counting = countingPart?.counting;
   const pipeline = buildPipeline(
     config,
     model,
     (result) => {
+      counting?.observe(result);
       writer.enqueue(result);
       stats.record(result);
     },
@@ -74,7 +87,19 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     inference,
     linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined,
     log,
+    counting
+      ? {
+          countError: (key, rule) => {
+            const figure = counting.countError(key.cameraId, rule.vehicleType);
+            return figure ? { value: figure.value, low: figure.value, high: figure.value, n: figure.n } : null;
+          },
+        }
+      : {},
   );
+  evaluateCountError = (cameraId) => {
+    const model = inference.current;
+    if (model) monitorPart?.monitor.evaluateKey({ cameraId, modelId: model.id, modelVersion: model.version });
+  };
 
   const telemetry = new TelemetryService({
     db: () => storage.db,
@@ -138,6 +163,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     ...store.writers,
     ...(linkPart?.services ?? []),
     ...(monitorPart?.services ?? []),
+    ...(countingPart?.services ?? []),
     ...pipeline.services,
     telemetry,
     ...terminal,
@@ -148,7 +174,10 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     runner,
     model,
     databaseFile,
-    reconfigureCameras: (cameras) => ingest.reconfigure(cameras),
+    reconfigureCameras: (cameras) => {
+      counting?.reconfigure(countedCameras(cameras));
+      return ingest.reconfigure(cameras);
+    },
     haltInference: () => inference.halt(),
     swapModel: async (resolved, trigger) => {
       try {

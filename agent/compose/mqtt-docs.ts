@@ -1,3 +1,4 @@
+import { countingSchemasForDocs } from '../counting/counting-commands.js';
 import { monitorSchemasForDocs } from '../monitor/monitor-docs.js';
 import { mqttSchemasMarkdown } from '../mqtt/schema-docs.js';
 import { eventPayloadSchema } from '../storage/event-schema.js';
@@ -11,6 +12,8 @@ import { telemetrySampleSchema } from '../telemetry/telemetry-sample.js';
  */
 export function mqttDocsMarkdown(): string {
   const monitor = monitorSchemasForDocs();
+  // counting (issue #18)
+  const counting = countingSchemasForDocs();
   return mqttSchemasMarkdown({
     telemetry: telemetrySampleSchema,
     events: eventPayloadSchema,
@@ -20,7 +23,8 @@ export function mqttDocsMarkdown(): string {
         () => Promise.reject(new Error('docs only')),
       ),
       ...monitor.commands,
+      ...counting.commands,
     },
-    topics: monitor.topics,
+    topics: [...monitor.topics, ...counting.topics],
   });
 }

@@ -263,7 +263,7 @@ export class ByteTracker {
     this.toY[slot] = cy;
     this.movedAt[slot] = this.frame;
     this.lastSeen[slot] = atMs;
-    this.hits[slot]++;
+    this.hits[slot] = this.hits[slot]! + 1;
     this.votes[slot * TYPES + (typeIndex.get(detection.type) ?? TYPES - 1)]! += detection.score;
     if (this.status[slot] === TENTATIVE && this.hits[slot]! >= o.confirmHits) {
       this.status[slot] = TRACKED;
