@@ -1,6 +1,7 @@
 import type { AgentConfig } from '../config/schema.js';
+import { sourceKind } from '../config/source-url.js';
 import { referenceCountsCommandHandler } from '../counting/counting-commands.js';
-import { CountingService } from '../counting/counting-service.js';
+import { type CountedCamera, CountingService } from '../counting/counting-service.js';
 import type { Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandRouter } from '../mqtt/commands.js';

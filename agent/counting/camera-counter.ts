@@ -44,6 +44,12 @@ export class CameraCounter {
     lines: readonly CountingLine[],
     tracker: TrackerConfig,
     private readonly intervalMs: number,
+    /**
+     * Set for a file read faster than real time (realtime: false): the tracker's clock is then
+     * frame number x this (the media time at the sampling rate), not the arrival time, which
+     * follows the model's speed and would make every vehicle look faster or slower than it is.
+     */
+    readonly frameIntervalMs?: number,
   ) {
     this.tracker = new ByteTracker({
       highScore: tracker.highScore,
@@ -73,9 +79,9 @@ export class CameraCounter {
    * Tracks one frame's vehicles (writing each confirmed track's id into its vehicle) and counts
    * the tracks that crossed a line. Returns the interval it closed, if the frame opened a new one.
    */
-  observe(capturedAt: number, vehicles: Vehicle[]): ClosedInterval | undefined {
+  observe(capturedAt: number, seq: number, vehicles: Vehicle[]): ClosedInterval | undefined {
     const tracker = this.tracker;
-    tracker.update(capturedAt, vehicles);
+    tracker.update(this.frameIntervalMs === undefined ? capturedAt : seq * this.frameIntervalMs, vehicles);
     for (let i = 0; i < vehicles.length; i++) {
       const id = tracker.assigned[i]!;
       if (id !== 0) vehicles[i]!.trackId = id;

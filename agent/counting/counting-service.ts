@@ -12,12 +12,19 @@ import { compareCounts } from './compare.js';
 import { CountStore } from './count-store.js';
 import type { CountErrorPayload, CountsPayload, ReferenceCountsArgs } from './counts-schema.js';
 
+export interface CountedCamera {
+  id: string;
+  lines: readonly CountingLine[];
+  /** A file read faster than real time: ms between sampled frames in media time (camera-counter.ts). */
+  frameIntervalMs?: number;
+}
+
 export interface CountingDeps {
   db: () => Db;
   deviceId: string;
   config: CountingConfig;
   /** The enabled cameras and their lines. */
-  cameras: ReadonlyArray<{ id: string; lines: readonly CountingLine[] }>;
+  cameras: readonly CountedCamera[];
   /** <prefix>/<deviceId>/counts when publishing; undefined: stored only. */
   topic: string | undefined;
   /** After a commit that added outbox rows (wakes the drain). */
@@ -45,7 +52,7 @@ export interface CountErrorFigure {
 export class CountingService implements Service {
   readonly name = 'counting';
   private readonly counters = new Map<string, CameraCounter>();
-  private cameras: ReadonlyArray<{ id: string; lines: readonly CountingLine[] }> = [];
+  private cameras: readonly CountedCamera[] = [];
   private readonly closed: ClosedInterval[] = [];
   private store: CountStore | undefined;
   private db: Db | undefined;
@@ -84,14 +91,14 @@ export class CountingService implements Service {
   }
 
   /** New camera list: counters of removed cameras go, new ones start, changed lines apply from now. */
-  reconfigure(cameras: ReadonlyArray<{ id: string; lines: readonly CountingLine[] }>): void {
+  reconfigure(cameras: readonly CountedCamera[]): void {
     this.cameras = cameras;
     const wanted = new Set(cameras.map((camera) => camera.id));
     for (const id of this.counters.keys()) if (!wanted.has(id)) this.counters.delete(id);
     for (const camera of cameras) {
       const existing = this.counters.get(camera.id);
-      if (existing) existing.setLines(camera.lines);
-      else this.counters.set(camera.id, new CameraCounter(camera.id, camera.lines, this.deps.config.tracker, this.intervalMs));
+      if (existing && existing.frameIntervalMs === camera.frameIntervalMs) existing.setLines(camera.lines);
+      else this.counters.set(camera.id, new CameraCounter(camera.id, camera.lines, this.deps.config.tracker, this.intervalMs, camera.frameIntervalMs));
     }
   }
 
@@ -100,7 +107,7 @@ export class CountingService implements Service {
     if (result.task !== 'detection') return;
     const counter = this.counters.get(result.cameraId);
     if (!counter) return;
-    const closed = counter.observe(result.capturedAt, result.vehicles);
+    const closed = counter.observe(result.capturedAt, result.seq, result.vehicles);
     if (closed && counter.lineCount > 0) this.closed.push(closed);
   }
 
