@@ -14,8 +14,15 @@ export interface CountingPart {
   services: Service[];
 }
 
-export const countedCameras = (cameras: AgentConfig['cameras']) =>
-  cameras.filter((camera) => camera.enabled).map((camera) => ({ id: camera.id, lines: camera.lines }));
+export const countedCameras = (cameras: AgentConfig['cameras']): CountedCamera[] =>
+  cameras
+    .filter((camera) => camera.enabled)
+    .map((camera) => ({
+      id: camera.id,
+      lines: camera.lines,
+      // Only a file source honours realtime: false (it is then read as fast as the model goes).
+      ...(!camera.realtime && camera.sampleFps !== null && sourceKind(camera.url) === 'file' ? { frameIntervalMs: 1000 / camera.sampleFps } : {}),
+    }));
 
 export function buildCounting(
   config: AgentConfig,
