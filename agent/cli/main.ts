@@ -24,6 +24,8 @@ usage: cctv-agent <command> [options]
                                vehicles per type, events, charts (running or stopped agent)
   monitor [--since 6h] [--json] [--config FILE | --data-dir DIR]
                                measured precision per camera and model, alerts, retrain requests
+  counts [--since 1h] [--camera ID] [--bucket 15m] [--json | --csv] [--config FILE | --data-dir DIR]
+                               vehicles counted per line, direction and type (docs/counting.md)
   feedback send FILE [--device ID | --fleet] [--broker URL]
                                send a reviewer's verdicts (JSON, JSON lines or CSV) to an agent
   config check [FILE]          validate a config file (exit 2 with one line per problem)
@@ -65,6 +67,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       return (await import('./monitor-command.js')).monitorCommand(rest, io);
     case 'feedback':
       return (await import('./feedback-command.js')).feedbackCommand(rest, io);
+    // counting (issue #18)
+    case 'counts':
+      return (await import('./counts-command.js')).countsCommand(rest, io);
     case 'model':
       return (await import('./model-command.js')).modelCommand(rest, io);
     case 'version':
