@@ -58,13 +58,13 @@ export class CountsReader {
       .map((row) => ({ cameraId: row.camera_id, intervals: row.intervals, frames: row.frames }));
   }
 
-  /** Vehicles counted per camera, line and direction since `since` (status, telemetry). */
-  totals(since: number): Array<{ cameraId: string; lineId: string; direction: string; count: number }> {
+  /** Vehicles counted per camera, line and direction in intervals starting in [since, until) (telemetry). */
+  totals(since: number, until: number): Array<{ cameraId: string; lineId: string; direction: string; count: number }> {
     return this.db
-      .prepare<[number], { camera_id: string; line_id: string; direction: string; n: number }>(
-        'SELECT camera_id, line_id, direction, sum(count) AS n FROM counts WHERE start_at >= ? GROUP BY camera_id, line_id, direction ORDER BY camera_id, line_id, direction',
+      .prepare<[number, number], { camera_id: string; line_id: string; direction: string; n: number }>(
+        'SELECT camera_id, line_id, direction, sum(count) AS n FROM counts WHERE start_at >= ? AND start_at < ? GROUP BY camera_id, line_id, direction ORDER BY camera_id, line_id, direction',
       )
-      .all(since)
+      .all(since, until)
       .map((row) => ({ cameraId: row.camera_id, lineId: row.line_id, direction: row.direction, count: row.n }));
   }
 }
