@@ -226,3 +226,25 @@ describe('counting config', () => {
     expect(problems.find((p) => p.startsWith('counting.intervalSeconds:'))).toMatch(/>=10|must divide a day/);
   });
 });
+
+describe('the lines overlay of `camera snapshot --lines`', () => {
+  it('puts an arrow per counted direction on the line, pointing the way the counted vehicles go', async () => {
+    const { directionArrows, linesOverlaySvg } = await import('../../agent/counting/line-overlay.js');
+    // A horizontal line across a 320x240 picture: leftToRight vehicles go down (+y), rightToLeft up.
+    const arrows = directionArrows(LINE, 320, 240);
+    expect(arrows.map((arrow) => arrow.label)).toEqual(['southbound', 'northbound']);
+    const [down, up] = arrows;
+    expect(down!.from[1]).toBeCloseTo(120);
+    expect(down!.to[1]).toBeGreaterThan(down!.from[1]);
+    expect(down!.to[0]).toBeCloseTo(down!.from[0]);
+    expect(up!.to[1]).toBeLessThan(up!.from[1]);
+    // An arrow's direction crosses the line the way crossingDirection counts it.
+    const { crossingDirection } = await import('../../agent/counting/crossing.js');
+    const n = (v: number, size: number) => v / size;
+    expect(crossingDirection(0, 0.5, 1, 0.5, n(down!.from[0], 320), n(down!.from[1] - 5, 240), n(down!.to[0], 320), n(down!.to[1], 240))).toBe(1);
+    expect(crossingDirection(0, 0.5, 1, 0.5, n(up!.from[0], 320), n(up!.from[1] + 5, 240), n(up!.to[0], 320), n(up!.to[1], 240))).toBe(-1);
+    const svg = linesOverlaySvg([{ ...LINE, id: 'a<b' }], 320, 240);
+    expect(svg).toContain('a&#60;b');
+    expect(svg.match(/marker-end/g)).toHaveLength(2);
+  });
+});

@@ -162,6 +162,17 @@ describe('counting end to end', () => {
     const carsListed = rows.filter((row) => row.lineId === 'right' && row.vehicleType === 'car').reduce((sum, row) => sum + row.count, 0);
     expect(carsListed).toBeGreaterThanOrEqual(agentBy['car'] ?? 0);
 
+    const status = spawnAgent(['status', '--config', config]);
+    expect((await status.exited).code, status.stderr()).toBe(0);
+    expect(status.stdout()).toMatch(/counting: counting; intervals written \d+; highway \d+ counted on 1 lines/);
+
+    // The installer's check: a full-resolution frame over RTSP with the line and its arrow drawn.
+    const picture = path.join(dir, 'lines.jpg');
+    const snapshot = spawnAgent(['camera', 'snapshot', 'highway', '--lines', picture, '--config', config]);
+    expect((await snapshot.exited).code, snapshot.stderr()).toBe(0);
+    expect(snapshot.stdout()).toMatch(/320x240, 1 line drawn/);
+    expect(fs.readFileSync(picture).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
+
     agent.kill('SIGTERM');
     expect((await agent.exited).code).toBe(0);
   }, 180_000);
