@@ -187,9 +187,9 @@ async function clip(): Promise<void> {
   console.log(`hand count on line "${fixture.line.id}": ${fixture.counts.total} vehicles (${fixture.counts.carLike} car-like)`);
   console.log('');
   console.log(
-    '| frames/s | tracker | counted | by type | confirmed tracks (whole picture) | tracks in the zone / vehicle | born in zone | dead in zone | counted twice |',
+    '| frames/s | tracker | counted | by type | confirmed tracks (whole picture) | tracks in the zone | per vehicle by hand | per vehicle counted | born in zone | dead in zone | counted twice |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   const runs: Array<[number, string, Partial<TrackerOptions>]> = [
     [1, 'default', {}],
     [2, 'default', {}],
