@@ -206,17 +206,16 @@ describe('counting config', () => {
   });
 
   it('names the key and the fix of each mistake', () => {
-    const problems = problemsOf(
-      camera(
-        [
-          '      - {id: a, from: [0.4, 1.2], to: [0.9, 0.5], directions: {leftToRight: x}}',
-          '      - {id: b, from: [0.5, 0.5], to: [0.5, 0.5], directions: {}}',
-          '      - {id: a, from: [0, 0], to: [1, 1], directions: {leftToRight: same, rightToLeft: same}}',
-          '      - {id: Bad_Id, from: [0, 0], to: [1, 1], directions: {leftToRight: x}}',
-          '',
-        ].join('\n'),
-      ) + 'counting:\n  intervalSeconds: 7\n',
+    const lines = camera(
+      [
+        '      - {id: a, from: [0.4, 1.2], to: [0.9, 0.5], directions: {leftToRight: x}}',
+        '      - {id: b, from: [0.5, 0.5], to: [0.5, 0.5], directions: {}}',
+        '      - {id: a, from: [0, 0], to: [1, 1], directions: {leftToRight: same, rightToLeft: same}}',
+        '      - {id: Bad_Id, from: [0, 0], to: [1, 1], directions: {leftToRight: x}}',
+        '',
+      ].join('\n'),
     );
+    const problems = problemsOf(`${lines}counting:\n  intervalSeconds: 7\n`);
     expect(problems.find((p) => p.startsWith('cameras.0.lines.0.from.1:'))).toMatch(/<=1/);
     expect(problems).toContain('cameras.0.lines.1.to: is (almost) the same point as from: give the two ends of the line, at least 0.01 apart');
     expect(problems).toContain('cameras.0.lines.1.directions: counts nothing: give a label for leftToRight, rightToLeft or both');

@@ -145,7 +145,7 @@ describe('ByteTracker on synthetic tracks', () => {
       if (f % 3 === 0) det!.type = 'car';
       tracker.update(f * STEP_MS, [det!]);
     }
-    const slot = tracker.status.findIndex((s) => s === TRACKED);
+    const slot = tracker.status.indexOf(TRACKED);
     expect(tracker.typeOf(slot)).toBe('truck');
   });
 
