@@ -6,7 +6,8 @@ import { loadConfig } from '../config/load.js';
 import { sourceKind, sourceUrlWithCredentials } from '../config/source-url.js';
 import { linesOverlaySvg } from '../counting/line-overlay.js';
 import { AgentError, errorLines, errorMessage } from '../errors.js';
-import { chooseFfmpeg } from '../ingest/ffmpeg-binary.js';
+import { resolveSourceHost } from '../ingest/camera-host.js';
+import { chooseFfmpeg, probeFfmpeg } from '../ingest/ffmpeg-binary.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import type { CliIo } from './io.js';
 
@@ -38,7 +39,11 @@ export async function cameraCommand(argv: string[], io: CliIo): Promise<number> 
     const { config } = loadConfig({ file: values.config, env: io.env });
     const camera = config.cameras.find((one) => one.id === cameraId);
     if (!camera) throw new AgentError('USAGE', `no camera "${cameraId}" in the config (it has ${config.cameras.map((one) => one.id).join(', ')})`);
-    const picture = await grabFrame(chooseFfmpeg(config.ffmpeg.path).path, camera);
+    // The ffmpeg the agent would run, and the camera's host resolved as the agent does (a static build cannot).
+    const ffmpeg = chooseFfmpeg(config.ffmpeg.path).path;
+    const capabilities = await probeFfmpeg(ffmpeg);
+    const { url } = await resolveSourceHost(camera.id, sourceUrlWithCredentials(camera), capabilities.resolvesHostNames);
+    const picture = await grabFrame(ffmpeg, camera, url);
     const { width, height } = await sharp(picture).metadata();
     if (!width || !height) throw new AgentError('SOURCE_INVALID_DATA', `camera "${cameraId}" gave a picture without a size`);
     const overlay = Buffer.from(linesOverlaySvg(camera.lines, width, height));
@@ -57,8 +62,7 @@ export async function cameraCommand(argv: string[], io: CliIo): Promise<number> 
 }
 
 /** One frame at the camera's own resolution, as PNG, from ffmpeg (bounded in time). */
-async function grabFrame(ffmpeg: string, camera: Parameters<typeof sourceUrlWithCredentials>[0] & { id: string; transport: string }): Promise<Buffer> {
-  const url = sourceUrlWithCredentials(camera);
+async function grabFrame(ffmpeg: string, camera: { id: string; url: string; transport: string }, url: string): Promise<Buffer> {
   const kind = sourceKind(camera.url);
   if (kind === 'file' && !fs.existsSync(url)) throw new AgentError('SOURCE_NOT_FOUND', `camera "${camera.id}": ${url} does not exist`);
   const input = kind === 'rtsp' && camera.transport !== 'auto' ? ['-rtsp_transport', camera.transport] : [];

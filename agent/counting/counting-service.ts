@@ -83,7 +83,7 @@ export class CountingService implements Service {
     // The interval in progress is written as it stands: a partial count (its frames say how partial) beats none.
     for (const counter of this.counters.values()) {
       const closed = counter.closeIfEndedBefore(Number.POSITIVE_INFINITY);
-      if (closed) this.closed.push(closed);
+      if (closed && counter.lineCount > 0) this.closed.push(closed);
     }
     this.writeClosed();
     this.store = undefined;
