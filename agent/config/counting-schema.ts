@@ -78,6 +78,15 @@ export const trackerSchema = z
     maxLostSeconds: z.number().positive().max(30).default(1).describe('A track not seen for this long dies.'),
     confirmHits: z.number().int().min(1).max(10).default(2).describe('Matches before a track is confirmed (gets a trackId and can be counted).'),
   })
+  .superRefine((tracker, ctx) => {
+    if (tracker.newTrackScore < tracker.highScore) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['newTrackScore'],
+        message: `must be at least highScore (${tracker.highScore}): a track starts only from a high-score detection`,
+      });
+    }
+  })
   .prefault({});
 
 export const countingSchema = z

@@ -215,7 +215,8 @@ describe('counting config', () => {
         '',
       ].join('\n'),
     );
-    const problems = problemsOf(`${lines}counting:\n  intervalSeconds: 7\n`);
+    const problems = problemsOf(`${lines}counting:\n  intervalSeconds: 7\n  tracker: { highScore: 0.7, newTrackScore: 0.6 }\n`);
+    expect(problems).toContain('counting.tracker.newTrackScore: must be at least highScore (0.7): a track starts only from a high-score detection');
     expect(problems.find((p) => p.startsWith('cameras.0.lines.0.from.1:'))).toMatch(/<=1/);
     expect(problems).toContain('cameras.0.lines.1.to: is (almost) the same point as from: give the two ends of the line, at least 0.01 apart');
     expect(problems).toContain('cameras.0.lines.1.directions: counts nothing: give a label for leftToRight, rightToLeft or both');
