@@ -248,3 +248,25 @@ describe('the lines overlay of `camera snapshot --lines`', () => {
     expect(svg.match(/marker-end/g)).toHaveLength(2);
   });
 });
+
+describe('countedCameras (compose)', () => {
+  it('gives a file read faster than real time the media-time clock, and nothing else', async () => {
+    const { countedCameras } = await import('../../agent/compose/counting.js');
+    const { configSchema } = await import('../../agent/config/schema.js');
+    const config = configSchema.parse({
+      cameras: [
+        { id: 'file-fast', url: '/clips/a.mp4', realtime: false, sampleFps: 5 },
+        { id: 'file-live', url: '/clips/a.mp4', sampleFps: 5 },
+        { id: 'rtsp', url: 'rtsp://10.0.0.5/s', realtime: false, sampleFps: 5 },
+        { id: 'every-frame', url: 'file:///clips/a.mp4', realtime: false, sampleFps: null },
+        { id: 'off', url: '/clips/a.mp4', enabled: false },
+      ],
+    });
+    expect(countedCameras(config.cameras)).toEqual([
+      { id: 'file-fast', lines: [], frameIntervalMs: 200 },
+      { id: 'file-live', lines: [] },
+      { id: 'rtsp', lines: [] },
+      { id: 'every-frame', lines: [] },
+    ]);
+  });
+});
