@@ -1,16 +1,20 @@
 import path from 'node:path';
 import { buildCounting, countedCameras } from './compose/counting.js';
+import { buildDrift } from './compose/drift.js';
 import { buildLink } from './compose/link.js';
+import { buildSelfTest } from './compose/self-test.js';
 import { buildMonitor } from './compose/monitor.js';
 import { buildPipeline } from './compose/pipeline.js';
 import { buildStorage, expiryMsOf } from './compose/storage.js';
 import type { AgentConfig } from './config/schema.js';
+import type { DriftService } from './drift/drift-service.js';
 import { errorMessage, isAgentError } from './errors.js';
 import type { ResolvedModel } from './inference/model-files.js';
 import type { IngestService } from './ingest/ingest-service.js';
 import { ServiceRunner } from './lifecycle/runner.js';
 import type { Service } from './lifecycle/service.js';
 import type { Logger } from './log/logger.js';
+import type { SelfTestService } from './self-test/self-test-service.js';
 import { pingCommandHandler, statusCommandHandler } from './mqtt/builtin-commands.js';
 import { deviceTopics } from './mqtt/topics.js';
 import { PipelineStats } from './telemetry/pipeline-stats.js';
@@ -68,6 +72,10 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     log,
   );
   const counting = countingPart?.counting;
+  // Drift is built after the pipeline it watches; the frame and result hooks reach it late.
+  let drift: DriftService | undefined;
+  let selfTest: SelfTestService | undefined;
+  const watchesDrift = config.monitor.enabled && config.monitor.drift.enabled;
   const pipeline = buildPipeline(
     config,
     model,
@@ -75,31 +83,38 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
       counting?.observe(result);
       writer.enqueue(result);
       stats.record(result);
+      drift?.onResult(result);
     },
     (event) => events.record(event),
     log,
+    watchesDrift ? (frame) => drift?.onFrame(frame) : undefined,
   );
   const { inference, scheduler, ingest } = pipeline;
-  const monitorPart = buildMonitor(
-    config,
-    topics,
-    store,
-    inference,
-    linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined,
-    log,
-    counting
-      ? {
-          countError: (key, rule) => {
-            const figure = counting.countError(key.cameraId, rule.vehicleType);
-            return figure ? { value: figure.value, low: figure.value, high: figure.value, n: figure.n } : null;
-          },
-        }
-      : {},
-  );
+  const commandLink = linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined;
+  const monitorPart = buildMonitor(config, topics, store, inference, commandLink, log, {
+    drift: (key) => drift?.observation('drift', key) ?? null,
+    estimatedPrecision: (key) => drift?.observation('estimatedPrecision', key) ?? null,
+    selfTest: (key) => selfTest?.observation(key) ?? null,
+    // counting (issue #18)
+    countError: (key, rule) => {
+      const figure = counting?.countError(key.cameraId, rule.vehicleType);
+      return figure ? { value: figure.value, low: figure.value, high: figure.value, n: figure.n } : null;
+    },
+  });
   evaluateCountError = (cameraId) => {
-    const model = inference.current;
-    if (model) monitorPart?.monitor.evaluateKey({ cameraId, modelId: model.id, modelVersion: model.version });
+    const active = inference.current;
+    if (active) monitorPart?.monitor.evaluateKey({ cameraId, modelId: active.id, modelVersion: active.version });
   };
+  drift = buildDrift(config, model, topics, store, inference, monitorPart?.monitor, commandLink, log);
+  selfTest = buildSelfTest(
+    config,
+    model,
+    inference,
+    (event) => events.record(event),
+    () => monitorPart?.monitor.evaluateActive(),
+    linkPart?.commands,
+    log,
+  );
 
   const telemetry = new TelemetryService({
     db: () => storage.db,
@@ -107,7 +122,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     intervalMs: config.telemetry.intervalSeconds * 1000,
     topic: linkPart && config.telemetry.publish ? topics.telemetry : undefined,
     expiryMs: expiryMsOf(config.mqtt.expirySeconds.telemetry),
-    system: new SystemSampler(path.dirname(databaseFile), log.child({ module: 'system' })),
+    system: new SystemSampler(path.dirname(databaseFile), log.child({ module: 'system' }), config.telemetry.sysfsRoot),
     stats,
     cameras: () => ingest.cameras(),
     model: () => inference.current,
@@ -163,8 +178,11 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     ...store.writers,
     ...(linkPart?.services ?? []),
     ...(monitorPart?.services ?? []),
+    ...(drift ? [drift] : []),
     ...(countingPart?.services ?? []),
     ...pipeline.services,
+    // After the pipeline: its first run uses the live session.
+    ...(selfTest ? [selfTest] : []),
     telemetry,
     ...terminal,
   ];

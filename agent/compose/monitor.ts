@@ -1,12 +1,9 @@
-import type { AlertMetric, AlertRule } from '../config/monitor-schema.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { InferenceService } from '../inference/inference-service.js';
 import type { Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import { feedbackCommandHandler, retrainAckCommandHandler, retrainCommandHandler } from '../monitor/monitor-commands.js';
-import type { Observation } from '../monitor/alert-rules.js';
-import type { ModelKey } from '../monitor/feedback-store.js';
-import { MonitorService } from '../monitor/monitor-service.js';
+import { type MonitorDeps, MonitorService } from '../monitor/monitor-service.js';
 import { CommandRouter, type CommandTransport } from '../mqtt/commands.js';
 import { type DeviceTopics, deviceTopics, fleetTopics } from '../mqtt/topics.js';
 import type { StoragePart } from './storage.js';
@@ -26,8 +23,7 @@ export function buildMonitor(
   inference: InferenceService,
   link: { commands: CommandRouter | undefined; transport: CommandTransport; wake: () => void } | undefined,
   log: Logger,
-  /** Figures other subsystems measure (counting's countError), watched by the same rules. */
-  metricSources: Partial<Record<AlertMetric, (key: ModelKey, rule: AlertRule) => Observation | null>> = {},
+  metricSources?: MonitorDeps['metricSources'],
 ): MonitorPart | undefined {
   if (!config.monitor.enabled) return undefined;
   const cameras = config.cameras.filter((camera) => camera.enabled).map((camera) => camera.id);
@@ -40,11 +36,11 @@ export function buildMonitor(
     publishing: link !== undefined,
     ...(link ? { onCommitted: link.wake } : {}),
     recordEvent: (event) => store.events.record(event),
-    metricSources,
     activeKeys: () => {
       const model = inference.current;
       return model ? cameras.map((cameraId) => ({ cameraId, modelId: model.id, modelVersion: model.version })) : [];
     },
+    ...(metricSources ? { metricSources } : {}),
     log: log.child({ module: 'monitor' }),
   });
   const maxItems = config.monitor.maxFeedbackItems;

@@ -287,6 +287,11 @@ export const configSchema = z
       .strictObject({
         intervalSeconds: z.number().min(1).max(86_400).default(30).describe('A telemetry sample (system and pipeline) is stored and published this often.'),
         publish: z.boolean().default(true).describe('false: samples are only stored locally.'),
+        sysfsRoot: z
+          .string()
+          .min(1)
+          .default('/sys')
+          .describe("Where the box's hwmon and IIO sensors are read (a container may see the host's sysfs elsewhere); a box without sensors reports none."),
       })
       .prefault({}),
     status: z

@@ -5,6 +5,8 @@ import type { Logger } from '../log/logger.js';
 import { LoadedModel, type SessionSettings } from './loaded-model.js';
 import { InferenceThreads } from './session-worker.js';
 import type { ResolvedModel } from './model-files.js';
+import type { InferenceResult } from './result.js';
+import type { Frame } from '../ingest/frame.js';
 
 /** What the scheduler needs: the model to use for the next frame (it changes on a swap). */
 export interface ActiveModel {
@@ -98,6 +100,24 @@ export class InferenceService implements Service, ActiveModel {
 
   get current(): { id: string; version: string } | undefined {
     return this.model ? { id: this.model.id, version: this.model.version } : undefined;
+  }
+
+  /**
+   * One frame outside the cameras' flow (the self-test's golden images): it waits for a free
+   * lane of the serving model, as a camera frame would, so the frame path is never blocked.
+   */
+  async runStill(frame: Frame): Promise<InferenceResult> {
+    for (;;) {
+      const model = this.model;
+      if (!model) throw new AgentError('INFERENCE_FAILED', 'no model is serving');
+      if (model.canPrepare) return model.infer(frame);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  /** The serving model's files and manifest (its extras: drift reference, calibration, golden samples). */
+  get currentFiles(): ResolvedModel | undefined {
+    return this.model?.resolved;
   }
 
   async stop(): Promise<void> {

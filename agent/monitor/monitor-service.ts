@@ -177,6 +177,11 @@ export class MonitorService implements Service {
     }
   }
 
+  /** Re-evaluates every active camera and model now (a metric source about the model itself has new figures). */
+  evaluateActive(): void {
+    if (this.stores) for (const key of this.deps.activeKeys()) this.evaluate(key);
+  }
+
   /** Re-evaluates one camera and model now (a metric source has new figures). */
   evaluateKey(key: ModelKey): void {
     if (this.stores) this.evaluate(key);
