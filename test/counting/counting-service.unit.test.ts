@@ -270,3 +270,52 @@ describe('countedCameras (compose)', () => {
     ]);
   });
 });
+
+describe('retention of the counting tables', () => {
+  it('prunes intervals, counts and comparisons older than storage.retention.eventsDays', async () => {
+    const { configSchema } = await import('../../agent/config/schema.js');
+    const { RetentionService } = await import('../../agent/storage/retention.js');
+    const { DiskReserve } = await import('../../agent/storage/disk-reserve.js');
+    const { StorageCondition } = await import('../../agent/storage/storage-condition.js');
+    const { CountStore } = await import('../../agent/counting/count-store.js');
+    const dir = tempDir();
+    const file = path.join(dir, 'agent.db');
+    const db = openDatabase(file);
+    const store = new CountStore(db);
+    const DAY = 86_400_000;
+    const now = Date.now();
+    const counts = { car: 2, van: 0, truck: 1, bus: 0, motorcycle: 0, bicycle: 0, other: 0 };
+    for (const [i, startAt] of [now - 400 * DAY, now - 399 * DAY, now - DAY].entries()) {
+      store.writeInterval(
+        { cameraId: 'north', startAt, intervalMs: 60_000, frames: 300, lines: [{ lineId: 'mid', direction: 'up', counts, total: 3 }] },
+        `m${i}`,
+        '{}',
+      );
+    }
+    db.prepare(
+      "INSERT INTO count_errors (at, camera_id, from_at, to_at, reference_total, agent_total, total_error, sample) VALUES (?, 'north', 0, 1, 1, 1, 0, '{}')",
+    ).run(now - 400 * DAY);
+    const { log } = captureLogger();
+    const retention = new RetentionService({
+      db: () => db,
+      databaseFile: file,
+      dataDir: dir,
+      config: {
+        ...configSchema.parse({ cameras: [{ id: 'c', url: '/dev/null' }] }).storage.retention,
+        eventsDays: 365,
+        minFreeDiskMB: 0,
+        pruneIntervalSeconds: 3600,
+      },
+      condition: new StorageCondition(() => {}),
+      reserve: new DiskReserve(dir, log),
+      recordEvent: () => {},
+      log,
+    });
+    await retention.start();
+    await retention.trigger();
+    await retention.stop();
+    const n = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    expect([n('count_intervals'), n('counts'), n('count_errors')]).toEqual([1, 2, 0]);
+    db.close();
+  });
+});
