@@ -91,16 +91,28 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
   );
   const { inference, scheduler, ingest } = pipeline;
   const commandLink = linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined;
-  const monitorPart = buildMonitor(config, topics, store, inference, commandLink, log, {
-    drift: (key) => drift?.observation('drift', key) ?? null,
-    estimatedPrecision: (key) => drift?.observation('estimatedPrecision', key) ?? null,
-    selfTest: (key) => selfTest?.observation(key) ?? null,
-    // counting (issue #18)
-    countError: (key, rule) => {
-      const figure = counting?.countError(key.cameraId, rule.vehicleType);
-      return figure ? { value: figure.value, low: figure.value, high: figure.value, n: figure.n } : null;
+  const monitorPart = buildMonitor(
+    config,
+    topics,
+    store,
+    inference,
+    commandLink,
+    log,
+    {
+      drift: (key) => drift?.observation('drift', key) ?? null,
+      estimatedPrecision: (key) => drift?.observation('estimatedPrecision', key) ?? null,
+      selfTest: (key) => selfTest?.observation(key) ?? null,
+      // counting (issue #18)
+      countError: (key, rule) => {
+        const figure = counting?.countError(key.cameraId, rule.vehicleType);
+        return figure ? { value: figure.value, low: figure.value, high: figure.value, n: figure.n } : null;
+      },
     },
-  });
+    {
+      drift: (key) => drift?.figures(key) ?? null,
+      estimatedPrecision: (key) => drift?.figures(key) ?? null,
+    },
+  );
   evaluateCountError = (cameraId) => {
     const active = inference.current;
     if (active) monitorPart?.monitor.evaluateKey({ cameraId, modelId: active.id, modelVersion: active.version });

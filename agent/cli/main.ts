@@ -23,7 +23,9 @@ usage: cctv-agent <command> [options]
                                the local telemetry log, read-only: latest sample, min/median/max,
                                vehicles per type, events, charts (running or stopped agent)
   monitor [--since 6h] [--json] [--config FILE | --data-dir DIR]
-                               measured precision per camera and model, alerts, retrain requests
+                               measured precision per camera and model, drift, alerts, retrain requests
+  monitor reference reset [--camera ID] [--config FILE | --data-dir DIR]
+                               forget the drift reference (a camera moved on purpose): captured again
   counts [--since 1h] [--camera ID] [--bucket 15m] [--json | --csv] [--config FILE | --data-dir DIR]
                                vehicles counted per line, direction and type (docs/counting.md)
   camera snapshot ID --lines OUT.jpg [--config FILE]

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { AgentConfig } from '../config/schema.js';
-import { type DriftKey, DriftService } from '../drift/drift-service.js';
+import { type DriftKey, type DriftModel, DriftService } from '../drift/drift-service.js';
 import type { InferenceService } from '../inference/inference-service.js';
 import { geometryOf } from '../inference/loaded-model.js';
 import type { ResolvedModel } from '../inference/model-files.js';
@@ -31,6 +31,8 @@ export function buildDrift(
   log: Logger,
 ): DriftService | undefined {
   if (!config.monitor.enabled || !config.monitor.drift.enabled) return undefined;
+  let lastFiles: ResolvedModel | undefined;
+  let active: DriftModel | undefined;
   const drift = new DriftService({
     db: () => store.storage.db,
     deviceId: config.deviceId,
@@ -39,15 +41,19 @@ export function buildDrift(
     ...(link ? { onCommitted: link.wake } : {}),
     config: config.monitor,
     geometry: geometryOf(model.manifest),
+    // Asked on every frame: the answer is built once per serving model, not per call.
     activeModel: () => {
       const files = inference.currentFiles;
-      if (!files) return undefined;
-      return {
-        id: files.manifest.id,
-        version: files.manifest.version,
-        referenceFile: manifestExtra(files, files.manifest.referenceStatistics),
-        calibrationFile: manifestExtra(files, files.manifest.calibration),
-      };
+      if (files !== lastFiles) {
+        lastFiles = files;
+        active = files && {
+          id: files.manifest.id,
+          version: files.manifest.version,
+          referenceFile: manifestExtra(files, files.manifest.referenceStatistics),
+          calibrationFile: manifestExtra(files, files.manifest.calibration),
+        };
+      }
+      return active;
     },
     measuredPrecision: (key: DriftKey) => {
       const quality = monitor

@@ -24,6 +24,7 @@ export function buildMonitor(
   link: { commands: CommandRouter | undefined; transport: CommandTransport; wake: () => void } | undefined,
   log: Logger,
   metricSources?: MonitorDeps['metricSources'],
+  sourceFigures?: MonitorDeps['sourceFigures'],
 ): MonitorPart | undefined {
   if (!config.monitor.enabled) return undefined;
   const cameras = config.cameras.filter((camera) => camera.enabled).map((camera) => camera.id);
@@ -41,6 +42,7 @@ export function buildMonitor(
       return model ? cameras.map((cameraId) => ({ cameraId, modelId: model.id, modelVersion: model.version })) : [];
     },
     ...(metricSources ? { metricSources } : {}),
+    ...(sourceFigures ? { sourceFigures } : {}),
     log: log.child({ module: 'monitor' }),
   });
   const maxItems = config.monitor.maxFeedbackItems;

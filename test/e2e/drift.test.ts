@@ -3,7 +3,7 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DriftPayload } from '../../agent/drift/drift-schema.js';
-import type { AlertsPayload } from '../../agent/monitor/quality-schema.js';
+import type { AlertsPayload, RetrainPayload } from '../../agent/monitor/quality-schema.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { assetPath } from '../support/assets.js';
 import { runFfmpeg } from '../support/ffmpeg.js';
@@ -39,6 +39,7 @@ describe('drift end to end', () => {
   let watcher: mqtt.MqttClient;
   const windows: DriftPayload[] = [];
   const alerts: AlertsPayload[] = [];
+  const retrain: RetrainPayload[] = [];
 
   beforeAll(async () => {
     const dir = tempDir();
@@ -54,8 +55,9 @@ describe('drift end to end', () => {
     watcher.on('message', (topic, payload) => {
       if (topic === `${PREFIX}/drift`) windows.push(JSON.parse(payload.toString()) as DriftPayload);
       if (topic === `${PREFIX}/alerts`) alerts.push(JSON.parse(payload.toString()) as AlertsPayload);
+      if (topic === `${PREFIX}/retrain`) retrain.push(JSON.parse(payload.toString()) as RetrainPayload);
     });
-    await watcher.subscribeAsync([`${PREFIX}/drift`, `${PREFIX}/alerts`], { qos: 1 });
+    await watcher.subscribeAsync([`${PREFIX}/drift`, `${PREFIX}/alerts`, `${PREFIX}/retrain`], { qos: 1 });
   }, 240_000);
 
   afterAll(async () => {
@@ -127,6 +129,14 @@ describe('drift end to end', () => {
       console.log(`drift e2e: ${id}: windows after the change ${after.length}, alert at window ${alerted + 1}; shifted: ${shifted.join(' | ')}`);
       expect(alerted, `${id} alerted within 3 windows`).toBeGreaterThanOrEqual(0);
       expect(alerted).toBeLessThan(3);
+    }
+    // Each changed camera's retrain request carries the drift figures.
+    await waitFor(() => changed.every((id) => retrain.some((r) => r.cameraId === id)), 10_000, 'a retrain request per changed camera');
+    for (const id of changed) {
+      const request = retrain.find((r) => r.cameraId === id)!;
+      expect(request).toMatchObject({ state: 'pending', trigger: 'rule:sustained-drift' });
+      expect(request.evidence.sourceFigures).toMatchObject({ drifted: true });
+      expect((request.evidence.sourceFigures!['driftedFeatures'] as unknown[]).length).toBeGreaterThanOrEqual(2);
     }
     // The unchanged camera, over the whole run: not one drifted window pair, no alert.
     const steady = windows.filter((w) => w.cameraId === 'steady');
