@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { buildCounting, countedCameras } from './compose/counting.js';
 import { buildDrift } from './compose/drift.js';
 import { buildLink } from './compose/link.js';
 import { buildSelfTest } from './compose/self-test.js';
@@ -60,6 +61,17 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
   const { storage, events, condition, writer, databaseFile } = store;
 
   const stats = new PipelineStats();
+  // counting (issue #18): tracks and counts each result before it is stored, so results carry track ids.
+  let evaluateCountError: (cameraId: string) => void = () => {};
+  const countingPart = buildCounting(
+    config,
+    topics,
+    store,
+    linkPart ? { commands: linkPart.commands, wake: () => linkPart.drain.wake() } : undefined,
+    (cameraId) => evaluateCountError(cameraId),
+    log,
+  );
+  const counting = countingPart?.counting;
   // Drift is built after the pipeline it watches; the frame and result hooks reach it late.
   let drift: DriftService | undefined;
   let selfTest: SelfTestService | undefined;
@@ -68,6 +80,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     config,
     model,
     (result) => {
+      counting?.observe(result);
       writer.enqueue(result);
       stats.record(result);
       drift?.onResult(result);
@@ -89,12 +102,21 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
       drift: (key) => drift?.observation('drift', key) ?? null,
       estimatedPrecision: (key) => drift?.observation('estimatedPrecision', key) ?? null,
       selfTest: (key) => selfTest?.observation(key) ?? null,
+      // counting (issue #18)
+      countError: (key, rule) => {
+        const figure = counting?.countError(key.cameraId, rule.vehicleType);
+        return figure ? { value: figure.value, low: figure.value, high: figure.value, n: figure.n } : null;
+      },
     },
     {
       drift: (key) => drift?.figures(key) ?? null,
       estimatedPrecision: (key) => drift?.figures(key) ?? null,
     },
   );
+  evaluateCountError = (cameraId) => {
+    const active = inference.current;
+    if (active) monitorPart?.monitor.evaluateKey({ cameraId, modelId: active.id, modelVersion: active.version });
+  };
   drift = buildDrift(config, model, topics, store, inference, monitorPart?.monitor, commandLink, log);
   selfTest = buildSelfTest(
     config,
@@ -169,6 +191,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     ...(linkPart?.services ?? []),
     ...(monitorPart?.services ?? []),
     ...(drift ? [drift] : []),
+    ...(countingPart?.services ?? []),
     ...pipeline.services,
     // After the pipeline: its first run uses the live session.
     ...(selfTest ? [selfTest] : []),
@@ -181,7 +204,10 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     runner,
     model,
     databaseFile,
-    reconfigureCameras: (cameras) => ingest.reconfigure(cameras),
+    reconfigureCameras: (cameras) => {
+      counting?.reconfigure(countedCameras(cameras));
+      return ingest.reconfigure(cameras);
+    },
     haltInference: () => inference.halt(),
     swapModel: async (resolved, trigger) => {
       try {

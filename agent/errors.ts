@@ -61,6 +61,10 @@ export const errorFixes = {
   EVIDENCE_NOT_FOUND:
     'name an evidence sample this device holds (`cctv-agent evidence list` or the evidence-list command); it may have been pruned by the quota or retention',
   EVIDENCE_EXPORT_FAILED: 'the export directory could not be written: check its path, permissions and free space',
+  // counting (issue #18)
+  COUNTS_UNKNOWN_TARGET: "name a camera, line and direction label this device counts (the cameras' `lines` in the config; docs/counting.md)",
+  COUNTS_NO_INTERVALS:
+    "the agent has no closed counting interval inside the period: give from and to on interval boundaries (counting.intervalSeconds) over a time the camera ran, and ask after the interval's end plus counting.graceSeconds",
   MQTT_EMBEDDED_PORT_IN_USE: 'another broker holds the port: set mqtt.url to use it, or change mqtt.embeddedBroker.port',
   ASSET_UNAVAILABLE: 'set CCTV_ASSET_MIRROR to a directory holding the file, or follow the catalog entry\'s "obtain" text',
   ASSET_HASH_MISMATCH: 'the file differs from the catalog: delete it and fetch again from a trusted source',

@@ -26,6 +26,10 @@ usage: cctv-agent <command> [options]
                                measured precision per camera and model, drift, alerts, retrain requests
   monitor reference reset [--camera ID] [--config FILE | --data-dir DIR]
                                forget the drift reference (a camera moved on purpose): captured again
+  counts [--since 1h] [--camera ID] [--bucket 15m] [--json | --csv] [--config FILE | --data-dir DIR]
+                               vehicles counted per line, direction and type (docs/counting.md)
+  camera snapshot ID --lines OUT.jpg [--config FILE]
+                               a full-resolution frame of the camera with its counting lines drawn
   feedback send FILE [--device ID | --fleet] [--broker URL]
                                send a reviewer's verdicts (JSON, JSON lines or CSV) to an agent
   config check [FILE]          validate a config file (exit 2 with one line per problem)
@@ -67,6 +71,11 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       return (await import('./monitor-command.js')).monitorCommand(rest, io);
     case 'feedback':
       return (await import('./feedback-command.js')).feedbackCommand(rest, io);
+    // counting (issue #18)
+    case 'counts':
+      return (await import('./counts-command.js')).countsCommand(rest, io);
+    case 'camera':
+      return (await import('./camera-command.js')).cameraCommand(rest, io);
     case 'model':
       return (await import('./model-command.js')).modelCommand(rest, io);
     case 'version':

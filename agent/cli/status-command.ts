@@ -90,6 +90,16 @@ export function formatStatus(snapshot: StatusSnapshot, running: boolean, now = D
       `monitor: ${monitor.state}; alerts ${String(detail['alerts'] ?? 0)}, retrain pending ${String(detail['retrainPending'] ?? 0)}${shown.length > 0 ? `; ${shown.join('; ')}` : '; no feedback yet'}`,
     );
   }
+  // counting (issue #18)
+  const counting = snapshot.services['counting'];
+  if (counting) {
+    const detail = counting.detail ?? {};
+    const cameras = (detail['cameras'] ?? []) as Array<{ cameraId: string; lines: number; tracks: number; crossings: number }>;
+    const shown = cameras.map((camera) => `${camera.cameraId} ${camera.crossings} counted on ${camera.lines} lines, ${camera.tracks} tracks now`);
+    lines.push(
+      `counting: ${counting.state}; intervals written ${String(detail['intervalsWritten'] ?? 0)}${shown.length > 0 ? `; ${shown.join('; ')}` : ''} (cctv-agent counts)`,
+    );
+  }
   const unhealthy = Object.entries(snapshot.services)
     .filter(([, health]) => !health.ok)
     .map(([name, health]) => `${name} (${health.state})`);

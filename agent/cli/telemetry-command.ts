@@ -6,6 +6,7 @@ import { ExitCode } from '../lifecycle/exit-codes.js';
 import { STATUS_FILE_NAME, type StatusSnapshot } from '../telemetry/status-file.js';
 import { TelemetryReader, bucketStarts, type TelemetryRow } from '../telemetry/telemetry-reader.js';
 import { type DatabaseLocation, locateDatabase } from './database-location.js';
+import { CountsReader } from '../counting/counts-reader.js';
 import { MonitorReader } from '../monitor/monitor-reader.js';
 import type { CliIo } from './io.js';
 import { errorLines } from '../errors.js';
@@ -211,6 +212,11 @@ function summary(options: TelemetryOptions, location: DatabaseLocation, io: CliI
         labels: entry.windows.labels.overall.labelled,
         precision: entry.windows.labels.overall.precision,
       })),
+      counts: CountsReader.has(reader.database)
+        ? new CountsReader(reader.database)
+            .totals(options.since, options.until)
+            .filter((entry) => options.cameraId === undefined || entry.cameraId === options.cameraId)
+        : [],
     };
     io.out.write(options.json ? `${JSON.stringify(reportJson(context, result), null, 2)}\n` : formatReport(context, result));
     return ExitCode.OK;

@@ -30,6 +30,15 @@ export interface ReportContext {
   now: number;
   /** The latest measured quality of each camera and model (the monitor's log, docs/monitoring.md). */
   quality: QualityLine[];
+  /** Vehicles counted on each camera's lines in the range (docs/counting.md); empty without counting. */
+  counts: CountsLine[];
+}
+
+export interface CountsLine {
+  cameraId: string;
+  lineId: string;
+  direction: string;
+  count: number;
 }
 
 export interface QualityLine {
@@ -80,6 +89,9 @@ export const telemetryReportSchema = z.object({
     buckets: z.array(z.object({ start: z.iso.datetime(), results: z.number().int().nonnegative(), vehicles: countsSchema })),
   }),
   quality: z.array(qualityLineSchema).describe('The latest measured precision (count window) of each camera and model: cctv-agent monitor has the rest.'),
+  counts: z
+    .array(z.object({ cameraId: z.string(), lineId: z.string(), direction: z.string(), count: z.number().int().nonnegative() }))
+    .describe('Vehicles counted per camera, line and direction in the range: cctv-agent counts has them per type and interval.'),
   events: z.object({
     total: z.number().int().nonnegative(),
     recent: z.array(
@@ -107,6 +119,7 @@ export function reportJson(context: ReportContext, summary: TelemetrySummary): T
     vehicles: { ...summary.vehicles, buckets: summary.vehicles.buckets.map((bucket) => ({ ...bucket, start: iso(bucket.start) })) },
     events: { total: summary.events.total, recent: summary.events.recent.map((event) => ({ ...event, at: iso(event.at) })) },
     quality: context.quality,
+    counts: context.counts,
   };
 }
 
@@ -359,6 +372,10 @@ export function formatReport(context: ReportContext, summary: TelemetrySummary):
         `  ${entry.cameraId} ${entry.model.id}@${entry.model.version}: precision ${p ? `${(p.value * 100).toFixed(1)} % [${(p.low * 100).toFixed(1)}-${(p.high * 100).toFixed(1)} %]` : '-'} over ${entry.labels} labels (${entry.at})`,
       );
     }
+  }
+  if (context.counts.length > 0) {
+    lines.push('', 'counts (vehicles crossing the lines; cctv-agent counts per type and interval):');
+    for (const entry of context.counts) lines.push(`  ${entry.cameraId} ${entry.lineId} ${entry.direction}: ${entry.count}`);
   }
   const charts = chartLines(summary, context);
   if (charts.length > 0) lines.push('', ...charts);

@@ -1,3 +1,4 @@
+import { countingSchemasForDocs } from '../counting/counting-commands.js';
 import { driftReferenceResetCommandHandler } from '../drift/drift-commands.js';
 import { driftPayloadSchema } from '../drift/drift-schema.js';
 import type { DriftService } from '../drift/drift-service.js';
@@ -26,6 +27,8 @@ export function mqttDocsMarkdown(): string {
       schema: driftPayloadSchema,
     },
   ];
+  // counting (issue #18)
+  const counting = countingSchemasForDocs();
   return mqttSchemasMarkdown({
     telemetry: telemetrySampleSchema,
     events: eventPayloadSchema,
@@ -37,7 +40,8 @@ export function mqttDocsMarkdown(): string {
       ...monitor.commands,
       'drift-reference-reset': driftReferenceResetCommandHandler({} as DriftService),
       'self-test': selfTestCommandHandler({} as SelfTestService),
+      ...counting.commands,
     },
-    topics: [...monitor.topics, ...driftTopics],
+    topics: [...monitor.topics, ...driftTopics, ...counting.topics],
   });
 }

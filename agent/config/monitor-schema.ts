@@ -15,7 +15,14 @@ export type QualityMetric = (typeof qualityMetrics)[number];
  * Every figure an alert rule can watch: the labelled ones, and those other subsystems measure
  * and hand to the monitor as a metric source (drift, label-free estimates, count errors).
  */
-export const alertMetrics = [...qualityMetrics, 'drift', 'estimatedPrecision', 'selfTest'] as const;
+export const alertMetrics = [
+  ...qualityMetrics,
+  'drift',
+  'estimatedPrecision',
+  'selfTest',
+  // counting (issue #18): |agent - reference| / reference of the latest reference-counts comparison.
+  'countError',
+] as const;
 export type AlertMetric = (typeof alertMetrics)[number];
 
 export const alertRuleSchema = z
@@ -78,6 +85,8 @@ export const DEFAULT_ALERT_RULES = [
   { id: 'low-estimated-precision', metric: 'estimatedPrecision', below: 0.4, minLabels: 50, retrain: true },
   // The golden-sample self-test failed (a changed model file, a broken runtime, a faulty CPU): not a retraining matter.
   { id: 'self-test', metric: 'selfTest', above: 1, clearAt: 0, minLabels: 1, cooldownMinutes: 0, retrain: false },
+  // counting (issue #18): the agent's count off the reference by 20 % or more, over at least 20 reference vehicles.
+  { id: 'count-error', metric: 'countError', above: 0.2, clearAt: 0.1, minLabels: 20, cooldownMinutes: 0, retrain: false },
 ];
 
 export const driftSchema = z

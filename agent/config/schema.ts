@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { countingLinesSchema, countingSchema } from './counting-schema.js';
 import { modelUpdatesSchema } from './model-updates-schema.js';
 import { monitorSchema } from './monitor-schema.js';
 
@@ -64,6 +65,8 @@ export const cameraSchema = z.strictObject({
   transport: z.enum(['tcp', 'udp', 'auto']).default('tcp').describe('RTSP transport.'),
   roi: roiSchema.optional().describe('Region of interest, as fractions of the picture: cropped before scaling to the model input.'),
   enabled: z.boolean().default(true).describe('false: keep the camera configured but do not open it.'),
+  // counting (issue #18)
+  lines: countingLinesSchema,
 });
 
 const tlsSchema = z.strictObject({
@@ -308,6 +311,8 @@ export const configSchema = z
       .prefault({}),
     monitor: monitorSchema,
     modelUpdates: modelUpdatesSchema,
+    // counting (issue #18)
+    counting: countingSchema,
   })
   .superRefine((config, ctx) => {
     if (config.mqtt.password !== undefined && config.mqtt.passwordFile !== undefined) {

@@ -8,6 +8,8 @@ export interface Vehicle {
   box: [number, number, number, number];
   /** The best-scoring other vehicle type for this box (a car/truck confusion is information). */
   runnerUp?: { type: VehicleType; label: string; score: number };
+  /** The tracker's id of this vehicle on its camera (agent/tracking/), once its track is confirmed. */
+  trackId?: number;
 }
 
 export interface ClassScore {

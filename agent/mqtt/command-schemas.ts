@@ -35,7 +35,7 @@ export const commandReplySchema = z
       .enum(Object.keys(errorFixes) as [ErrorCode, ...ErrorCode[]])
       .optional()
       .describe(
-        "Only when ok is false: one of docs/errors.md. The router's own codes are COMMAND_*; a command's own refusals carry theirs (FEEDBACK_*, RETRAIN_*, EVIDENCE_*, MODEL_*).",
+        "Only when ok is false: one of docs/errors.md. The router's own codes are COMMAND_*; a command's own refusals carry theirs (FEEDBACK_*, RETRAIN_*, EVIDENCE_*, MODEL_*, COUNTS_*).",
       ),
     message: z.string().optional().describe('Only when ok is false: what was wrong, naming the field.'),
     result: z.unknown().optional().describe("Only when ok is true: the command's answer (below, per command)."),

@@ -13,6 +13,8 @@ export interface DeviceTopics {
   drift: string;
   retrain: string;
   modelState: string;
+  /** Interval counts and count comparisons (issue #18). */
+  counts: string;
   /** The subscription for incoming commands: <base>/cmd/+ */
   commandFilter: string;
   command(name: string): string;
@@ -32,6 +34,7 @@ export function deviceTopics(prefix: string, deviceId: string): DeviceTopics {
     drift: `${base}/drift`,
     retrain: `${base}/retrain`,
     modelState: `${base}/model/state`,
+    counts: `${base}/counts`,
     commandFilter: `${base}/cmd/+`,
     command: (name) => `${base}/cmd/${name}`,
     commandReply: (name) => `${base}/cmd/${name}/reply`,
@@ -109,5 +112,6 @@ export function isAllowedResponseTopic(topics: DeviceTopics, topic: string): boo
     topics.drift,
     topics.retrain,
     topics.modelState,
+    topics.counts,
   ].includes(topic);
 }

@@ -214,4 +214,49 @@ export const migrations: ReadonlyArray<{ version: number; description: string; s
       CREATE INDEX drift_windows_at ON drift_windows (at);
     `,
   },
+  // counting (issue #18). Numbered 5: version 4 belongs to another branch; the lead renumbers at merge.
+  {
+    version: 5,
+    description: 'counting: interval counts per line, direction and type; count comparisons with reference counters',
+    sql: `
+      -- One row per closed interval of a camera, zero counts included: the published payload.
+      CREATE TABLE count_intervals (
+        id INTEGER PRIMARY KEY,
+        camera_id TEXT NOT NULL,
+        start_at INTEGER NOT NULL,
+        interval_s INTEGER NOT NULL,
+        frames INTEGER NOT NULL,
+        message_id TEXT NOT NULL,
+        sample TEXT NOT NULL,
+        UNIQUE (camera_id, start_at)
+      );
+      CREATE INDEX count_intervals_start ON count_intervals (start_at);
+      -- The non-zero counts of each interval, one row per line, direction and vehicle type.
+      -- (An id per row, as in every other table: retention prunes by id in small batches.)
+      CREATE TABLE counts (
+        id INTEGER PRIMARY KEY,
+        camera_id TEXT NOT NULL,
+        start_at INTEGER NOT NULL,
+        line_id TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        vehicle_type TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        UNIQUE (camera_id, start_at, line_id, direction, vehicle_type)
+      );
+      CREATE INDEX counts_start ON counts (start_at);
+      -- Each comparison with an independent counter (the reference-counts command).
+      CREATE TABLE count_errors (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        camera_id TEXT NOT NULL,
+        from_at INTEGER NOT NULL,
+        to_at INTEGER NOT NULL,
+        reference_total INTEGER NOT NULL,
+        agent_total INTEGER NOT NULL,
+        total_error REAL,
+        sample TEXT NOT NULL
+      );
+      CREATE INDEX count_errors_camera ON count_errors (camera_id, at);
+    `,
+  },
 ];

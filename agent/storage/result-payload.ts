@@ -34,6 +34,14 @@ export const resultPayloadSchema = z.strictObject({
           .describe(
             'The best-scoring other vehicle type for the same box (score >= 0.05), from the same output row or a box of that type suppressed into this one: a car/truck confusion. Absent when none.',
           ),
+        trackId: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe(
+            "The vehicle's track on this camera (docs/counting.md): the same id in every result while the tracker follows it. Unique per camera until the agent restarts; absent on a track's first sighting, for unconfirmed boxes, and when counting is disabled.",
+          ),
       }),
     )
     .describe('Detectors: one entry per vehicle (empty for classifiers).'),

@@ -33,7 +33,19 @@ const EMERGENCY_STEP_ROWS = 200;
 const EMERGENCY_VACUUM_PAGES = 64;
 
 interface PrunableTable {
-  name: 'results' | 'telemetry' | 'events' | 'quality' | 'drift_windows' | 'feedback' | 'alerts' | 'retrain_transitions';
+  name:
+    | 'results'
+    | 'telemetry'
+    | 'events'
+    | 'quality'
+    | 'drift_windows'
+    | 'feedback'
+    | 'alerts'
+    | 'retrain_transitions'
+    // counting (issue #18)
+    | 'count_intervals'
+    | 'counts'
+    | 'count_errors';
   timeColumn: string;
   maxAgeMs: number;
 }
@@ -62,6 +74,9 @@ export class RetentionService implements Service {
     feedback: 0,
     alerts: 0,
     retrain_transitions: 0,
+    count_intervals: 0,
+    counts: 0,
+    count_errors: 0,
   };
   private passes = 0;
   private lastError: string | undefined;
@@ -115,6 +130,10 @@ export class RetentionService implements Service {
         { name: 'feedback', timeColumn: 'received_at', maxAgeMs: this.deps.config.eventsDays * DAY_MS },
         { name: 'alerts', timeColumn: 'raised_at', maxAgeMs: this.deps.config.eventsDays * DAY_MS },
         { name: 'retrain_transitions', timeColumn: 'at', maxAgeMs: this.deps.config.eventsDays * DAY_MS },
+        // counting (issue #18): the traffic record and its checks age like events.
+        { name: 'count_intervals', timeColumn: 'start_at', maxAgeMs: this.deps.config.eventsDays * DAY_MS },
+        { name: 'counts', timeColumn: 'start_at', maxAgeMs: this.deps.config.eventsDays * DAY_MS },
+        { name: 'count_errors', timeColumn: 'at', maxAgeMs: this.deps.config.eventsDays * DAY_MS },
       ];
       for (const table of tables) await this.pruneOlderThan(table, Date.now() - table.maxAgeMs);
       await this.enforceSizeCap();

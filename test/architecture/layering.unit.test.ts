@@ -25,6 +25,9 @@ const ALLOWED_VALUE_IMPORTS: Record<string, readonly string[]> = {
   monitor: ['storage', 'mqtt', 'config', 'log'],
   drift: ['storage', 'mqtt', 'ingest', 'config', 'log'],
   'self-test': ['mqtt', 'config', 'log'],
+  // counting (issue #18)
+  tracking: [],
+  counting: ['tracking', 'storage', 'mqtt', 'config', 'log'],
 };
 const ROOT = new Set(['daemon.ts', 'compose', 'cli']);
 
