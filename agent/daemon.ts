@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { buildEvidence } from './compose/evidence.js';
 import { buildLink } from './compose/link.js';
 import { buildMonitor } from './compose/monitor.js';
 import { buildPipeline } from './compose/pipeline.js';
@@ -56,12 +57,16 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
   const { storage, events, condition, writer, databaseFile } = store;
 
   const stats = new PipelineStats();
+  // Evidence samples (#15): offered every result with its message id; disputes come from the monitor.
+  const evidencePart = buildEvidence(config, store, linkPart?.commands, log);
+  const evidence = evidencePart?.evidence;
   const pipeline = buildPipeline(
     config,
     model,
-    (result) => {
-      writer.enqueue(result);
+    (result, picture) => {
+      const resultId = writer.enqueue(result);
       stats.record(result);
+      evidence?.offer(result, picture, resultId);
     },
     (event) => events.record(event),
     log,
@@ -74,6 +79,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     inference,
     linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined,
     log,
+    evidence ? (resultIds) => evidence.markDisputed(resultIds) : undefined,
   );
 
   const telemetry = new TelemetryService({
@@ -138,6 +144,8 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     ...store.writers,
     ...(linkPart?.services ?? []),
     ...(monitorPart?.services ?? []),
+    // Before the pipeline, so it stops after it: the last sample offered is still written.
+    ...(evidence ? [evidence] : []),
     ...pipeline.services,
     telemetry,
     ...terminal,
@@ -148,7 +156,10 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     runner,
     model,
     databaseFile,
-    reconfigureCameras: (cameras) => ingest.reconfigure(cameras),
+    reconfigureCameras: (cameras) => {
+      evidencePart?.setCameras(cameras);
+      return ingest.reconfigure(cameras);
+    },
     haltInference: () => inference.halt(),
     swapModel: async (resolved, trigger) => {
       try {

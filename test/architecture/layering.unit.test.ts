@@ -24,6 +24,7 @@ const ALLOWED_VALUE_IMPORTS: Record<string, readonly string[]> = {
   lifecycle: ['config', 'log'],
   monitor: ['storage', 'mqtt', 'config', 'log'],
   drift: ['storage', 'ingest', 'config', 'log'],
+  evidence: ['storage', 'mqtt', 'config', 'log'],
 };
 const ROOT = new Set(['daemon.ts', 'compose', 'cli']);
 
