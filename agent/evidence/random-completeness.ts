@@ -10,17 +10,23 @@ const COUNTER = 'evidence_random_complete_since';
  */
 export class RandomCompleteness {
   private readonly read;
-  private readonly write;
+  private write: ((value: number) => void) | undefined;
   private value: number | undefined;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.read = db.prepare<[string], { value: number }>('SELECT value FROM counters WHERE name = ?');
-    this.write = db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
   }
 
-  /** At start: the stored value, or now on the very first start. */
+  /** The stored value, from a read-only connection (the CLI). */
+  peek(): number | undefined {
+    return this.read.get(COUNTER)?.value;
+  }
+
+  /** At start (the evidence service): the stored value, or now on the very first start. */
   begin(now: number): void {
-    this.value = this.read.get(COUNTER)?.value;
+    const statement = this.db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
+    this.write = (value) => statement.run(COUNTER, value);
+    this.value = this.peek();
     if (this.value === undefined) this.set(now);
   }
 
@@ -35,6 +41,6 @@ export class RandomCompleteness {
 
   private set(value: number): void {
     this.value = value;
-    this.write.run(COUNTER, value);
+    this.write?.(value);
   }
 }
