@@ -7,7 +7,7 @@ import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import type { Db } from '../storage/database.js';
 import type { AgentEvent } from '../storage/event-schema.js';
-import { EvidenceStore, EvidenceWriter } from './evidence-store.js';
+import { type EvidenceSample, EvidenceStore, EvidenceWriter } from './evidence-store.js';
 import { type EncodeJpeg, sharpJpeg } from './jpeg-encoder.js';
 import { type Doomed, EvidenceQuota } from './quota.js';
 import { RandomCompleteness } from './random-completeness.js';
@@ -51,6 +51,11 @@ interface Writing {
   completeness: RandomCompleteness;
   /** Deletes the rows of pruned samples (and moves randomCompleteSince) in one transaction. */
   forget: (doomed: readonly Doomed[]) => void;
+  /**
+   * Inserts a sample's row and deletes what the quota then takes, in one transaction: the table
+   * is never seen over the quota. Returns the samples whose files must go.
+   */
+  admit: (sample: EvidenceSample, now: number) => Doomed[];
 }
 
 /**
@@ -99,26 +104,38 @@ export class EvidenceService implements Service {
     const writer = new EvidenceWriter(db);
     const completeness = new RandomCompleteness(db);
     completeness.begin(this.now());
+    const quota = new EvidenceQuota(db, {
+      maxBytes: config.maxMegabytes * 1024 * 1024,
+      maxSamples: config.maxSamples,
+      retentionMs: config.retentionDays * 24 * 60 * 60 * 1000,
+    });
+    const forget = db.transaction((doomed: readonly Doomed[]) => {
+      for (const sample of doomed) {
+        writer.delete(sample.sampleId);
+        if (sample.reason === 'random') completeness.lost(sample.capturedAt);
+      }
+    });
     this.writing = {
       store: new EvidenceStore(db),
       writer,
-      quota: new EvidenceQuota(db, {
-        maxBytes: config.maxMegabytes * 1024 * 1024,
-        maxSamples: config.maxSamples,
-        retentionMs: config.retentionDays * 24 * 60 * 60 * 1000,
-      }),
+      quota,
       completeness,
-      forget: db.transaction((doomed: readonly Doomed[]) => {
-        for (const sample of doomed) {
-          writer.delete(sample.sampleId);
-          if (sample.reason === 'random') completeness.lost(sample.capturedAt);
-        }
+      forget,
+      admit: db.transaction((sample: EvidenceSample, now: number) => {
+        writer.insert(sample);
+        const doomed = quota.plan(now);
+        forget(doomed);
+        return doomed;
       }),
     };
     await this.files.ensure();
     await this.sweep(db);
     await this.enforce();
-    this.timer = setInterval(() => void this.enforce(), RETENTION_CHECK_MS);
+    this.timer = setInterval(() => {
+      this.pruning ??= this.enforce().finally(() => {
+        this.pruning = undefined;
+      });
+    }, RETENTION_CHECK_MS);
   }
 
   async stop(): Promise<void> {
@@ -191,27 +208,32 @@ export class EvidenceService implements Service {
     const file = `${sampleId}.jpg`;
     const detections = JSON.stringify(result.vehicles);
     let written = false;
+    let doomed: Doomed[];
     try {
       const jpeg = await this.encode(picture, this.deps.config.jpegQuality);
       await this.files.write(file, jpeg);
       written = true;
-      writing.writer.insert({
-        sampleId,
-        resultId,
-        cameraId: result.cameraId,
-        modelId: result.model.id,
-        modelVersion: result.model.version,
-        capturedAt: result.capturedAt,
-        reason,
-        file,
-        bytes: jpeg.length,
-        width: picture.width,
-        height: picture.height,
-        detections,
-        crop: this.deps.cropOf(result.cameraId),
-        disputed: false,
-        createdAt: this.now(),
-      });
+      const now = this.now();
+      doomed = writing.admit(
+        {
+          sampleId,
+          resultId,
+          cameraId: result.cameraId,
+          modelId: result.model.id,
+          modelVersion: result.model.version,
+          capturedAt: result.capturedAt,
+          reason,
+          file,
+          bytes: jpeg.length,
+          width: picture.width,
+          height: picture.height,
+          detections,
+          crop: this.deps.cropOf(result.cameraId),
+          disputed: false,
+          createdAt: now,
+        },
+        now,
+      );
       stats.encoded++;
       this.consecutiveFailures = 0;
     } catch (error) {
@@ -221,29 +243,30 @@ export class EvidenceService implements Service {
       if (written) await this.files.remove(file).catch((cause: unknown) => this.failed(cause, 'evidence file not removed'));
       return;
     }
-    await this.enforce();
+    await this.removeFiles(doomed);
   }
 
-  /** Retention and quota: deletes rows first, then files (a file left by a crash is swept). */
-  private enforce(): Promise<void> {
-    if (this.pruning) return this.pruning;
+  /** Retention and quota with no new sample (at start, and every RETENTION_CHECK_MS). */
+  private async enforce(): Promise<void> {
     const writing = this.writing;
-    if (!writing) return Promise.resolve();
-    this.pruning = (async () => {
-      try {
-        const now = this.now();
-        const doomed = writing.quota.plan(now);
-        if (doomed.length === 0) return;
-        writing.forget(doomed);
-        for (const sample of doomed) await this.files.remove(sample.file);
-        this.countPruned(doomed, now);
-      } catch (error) {
-        this.failed(error, 'evidence pruning failed');
-      }
-    })().finally(() => {
-      this.pruning = undefined;
-    });
-    return this.pruning;
+    if (!writing) return;
+    try {
+      const doomed = writing.quota.plan(this.now());
+      if (doomed.length === 0) return;
+      writing.forget(doomed);
+      await this.removeFiles(doomed);
+    } catch (error) {
+      this.failed(error, 'evidence pruning failed');
+    }
+  }
+
+  /** After their rows are gone (a file left by a crash here is swept at the next start). */
+  private async removeFiles(doomed: readonly Doomed[]): Promise<void> {
+    if (doomed.length === 0) return;
+    for (const sample of doomed) {
+      await this.files.remove(sample.file).catch((error: unknown) => this.failed(error, 'evidence file not removed'));
+    }
+    this.countPruned(doomed, this.now());
   }
 
   private countPruned(doomed: readonly Doomed[], now: number): void {
