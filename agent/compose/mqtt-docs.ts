@@ -1,3 +1,4 @@
+import { evidenceCommandsForDocs } from '../evidence/evidence-docs.js';
 import { monitorSchemasForDocs } from '../monitor/monitor-docs.js';
 import { mqttSchemasMarkdown } from '../mqtt/schema-docs.js';
 import { eventPayloadSchema } from '../storage/event-schema.js';
@@ -20,6 +21,8 @@ export function mqttDocsMarkdown(): string {
         () => Promise.reject(new Error('docs only')),
       ),
       ...monitor.commands,
+      // Evidence samples (#15).
+      ...evidenceCommandsForDocs(),
     },
     topics: monitor.topics,
   });
