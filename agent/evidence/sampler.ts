@@ -21,7 +21,8 @@ const WINDOW_MS = 60 * 60 * 1000;
  * frame whatever it shows: a frame's chance of being a `random` sample is then the same for all
  * frames, which is what makes precision measured on labelled random samples unbiased
  * (docs/evidence.md). Only frames the draw passed over may become `low-confidence` samples,
- * limited per camera over a sliding hour of capture time.
+ * limited per camera over a sliding hour of capture time and spaced at least half the even
+ * spacing apart (60 s at 30 an hour).
  */
 export class EvidenceSampler {
   /** Per camera, the capture times of the low-confidence samples taken in the last hour, oldest first. */
@@ -46,6 +47,10 @@ export class EvidenceSampler {
       }
     }
     if (!low) return undefined;
+    const times = this.taken.get(result.cameraId);
+    // Spaced out over the hour: consecutive frames are near-duplicates (poor evidence), and a
+    // burst of copies and encodes at start would load the frame path for nothing.
+    if (times !== undefined && times.length > 0 && result.capturedAt - times[times.length - 1]! < WINDOW_MS / lowConfidencePerHour / 2) return undefined;
     return this.inWindow(result.cameraId, result.capturedAt) < lowConfidencePerHour ? 'low-confidence' : undefined;
   }
 

@@ -60,18 +60,21 @@ describe('evidence sampler', () => {
     expect(sampler.choose(result(0, [0.2]))).toBe('random');
   });
 
-  it('low-confidence frames qualify up to lowConfidencePerHour per camera over a sliding hour; busy drops use none of it', () => {
+  it('low-confidence frames qualify up to lowConfidencePerHour per camera over a sliding hour, spaced; busy drops use none of it', () => {
     const sampler = new EvidenceSampler({ randomShare: 0, lowConfidenceBelow: 0.45, lowConfidencePerHour: 3 }, () => 0.99);
     const hour = 3_600_000;
+    // 3 an hour: at least 10 minutes apart (half the even spacing of 20).
+    const spacing = 600_000;
     expect(sampler.choose(result(0, [0.9]))).toBeUndefined();
     // Chosen but not taken (the encoder was busy): the hour's budget is untouched.
     for (let i = 0; i < 10; i++) expect(sampler.choose(result(i, [0.3]))).toBe('low-confidence');
-    for (const at of [0, 1000, 2000]) {
+    for (const at of [0, spacing, 2 * spacing]) {
       const frame = result(at, [0.3]);
+      expect(sampler.choose(result(at - 1, [0.3]))).toBe(at === 0 ? 'low-confidence' : undefined);
       expect(sampler.choose(frame)).toBe('low-confidence');
       sampler.took(frame, 'low-confidence');
     }
-    expect(sampler.choose(result(3000, [0.3]))).toBeUndefined();
+    expect(sampler.choose(result(3 * spacing, [0.3]))).toBeUndefined();
     // Another camera has its own budget.
     expect(sampler.choose(result(3000, [0.3], 'south'))).toBe('low-confidence');
     // One hour after the first, one slot frees.
@@ -79,8 +82,8 @@ describe('evidence sampler', () => {
     const later = result(hour, [0.3]);
     expect(sampler.choose(later)).toBe('low-confidence');
     sampler.took(later, 'low-confidence');
-    expect(sampler.choose(result(hour + 500, [0.3]))).toBeUndefined();
-    expect(sampler.choose(result(hour + 1000, [0.3]))).toBe('low-confidence');
+    expect(sampler.choose(result(hour + spacing - 1, [0.3]))).toBeUndefined();
+    expect(sampler.choose(result(hour + spacing, [0.3]))).toBe('low-confidence');
   });
 
   it('randomShare 0 and lowConfidencePerHour 0 keep nothing', () => {
