@@ -165,8 +165,17 @@ export class EvidenceService implements Service {
       stats.droppedBusy++;
       return;
     }
+    let copy: Picture;
+    try {
+      copy = picture();
+    } catch (error) {
+      // Never the frame path's failure: the sample is lost and counted.
+      stats.failed++;
+      this.failed(error, 'evidence picture not available');
+      return;
+    }
     this.sampler.took(result, reason);
-    this.inFlight = this.keep(writing, result, picture(), resultId, reason).finally(() => {
+    this.inFlight = this.keep(writing, result, copy, resultId, reason).finally(() => {
       this.inFlight = undefined;
     });
   }
