@@ -1,16 +1,20 @@
 import path from 'node:path';
+import { buildDrift } from './compose/drift.js';
 import { buildEvidence } from './compose/evidence.js';
 import { buildLink } from './compose/link.js';
+import { buildSelfTest } from './compose/self-test.js';
 import { buildMonitor } from './compose/monitor.js';
 import { buildPipeline } from './compose/pipeline.js';
 import { buildStorage, expiryMsOf } from './compose/storage.js';
 import type { AgentConfig } from './config/schema.js';
+import type { DriftService } from './drift/drift-service.js';
 import { errorMessage, isAgentError } from './errors.js';
 import type { ResolvedModel } from './inference/model-files.js';
 import type { IngestService } from './ingest/ingest-service.js';
 import { ServiceRunner } from './lifecycle/runner.js';
 import type { Service } from './lifecycle/service.js';
 import type { Logger } from './log/logger.js';
+import type { SelfTestService } from './self-test/self-test-service.js';
 import { pingCommandHandler, statusCommandHandler } from './mqtt/builtin-commands.js';
 import { deviceTopics } from './mqtt/topics.js';
 import { PipelineStats } from './telemetry/pipeline-stats.js';
@@ -57,6 +61,10 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
   const { storage, events, condition, writer, databaseFile } = store;
 
   const stats = new PipelineStats();
+  // Drift is built after the pipeline it watches; the frame and result hooks reach it late.
+  let drift: DriftService | undefined;
+  let selfTest: SelfTestService | undefined;
+  const watchesDrift = config.monitor.enabled && config.monitor.drift.enabled;
   // Evidence samples (#15): offered every result with its message id; disputes come from the monitor.
   const evidencePart = buildEvidence(config, store, linkPart?.commands, log);
   const evidence = evidencePart?.evidence;
@@ -66,20 +74,42 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     (result, picture) => {
       const resultId = writer.enqueue(result);
       stats.record(result);
+      drift?.onResult(result);
       evidence?.offer(result, picture, resultId);
     },
     (event) => events.record(event),
     log,
+    watchesDrift ? (frame) => drift?.onFrame(frame) : undefined,
   );
   const { inference, scheduler, ingest } = pipeline;
+  const commandLink = linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined;
   const monitorPart = buildMonitor(
     config,
     topics,
     store,
     inference,
-    linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined,
+    commandLink,
     log,
+    {
+      drift: (key) => drift?.observation('drift', key) ?? null,
+      estimatedPrecision: (key) => drift?.observation('estimatedPrecision', key) ?? null,
+      selfTest: (key) => selfTest?.observation(key) ?? null,
+    },
+    {
+      drift: (key) => drift?.figures(key) ?? null,
+      estimatedPrecision: (key) => drift?.figures(key) ?? null,
+    },
     evidence ? (resultIds) => evidence.markDisputed(resultIds) : undefined,
+  );
+  drift = buildDrift(config, model, topics, store, inference, monitorPart?.monitor, commandLink, log);
+  selfTest = buildSelfTest(
+    config,
+    model,
+    inference,
+    (event) => events.record(event),
+    () => monitorPart?.monitor.evaluateActive(),
+    linkPart?.commands,
+    log,
   );
 
   const telemetry = new TelemetryService({
@@ -88,7 +118,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     intervalMs: config.telemetry.intervalSeconds * 1000,
     topic: linkPart && config.telemetry.publish ? topics.telemetry : undefined,
     expiryMs: expiryMsOf(config.mqtt.expirySeconds.telemetry),
-    system: new SystemSampler(path.dirname(databaseFile), log.child({ module: 'system' })),
+    system: new SystemSampler(path.dirname(databaseFile), log.child({ module: 'system' }), config.telemetry.sysfsRoot),
     stats,
     cameras: () => ingest.cameras(),
     model: () => inference.current,
@@ -144,9 +174,12 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     ...store.writers,
     ...(linkPart?.services ?? []),
     ...(monitorPart?.services ?? []),
+    ...(drift ? [drift] : []),
     // Before the pipeline, so it stops after it: the last sample offered is still written.
     ...(evidence ? [evidence] : []),
     ...pipeline.services,
+    // After the pipeline: its first run uses the live session.
+    ...(selfTest ? [selfTest] : []),
     telemetry,
     ...terminal,
   ];

@@ -23,8 +23,9 @@ const ALLOWED_VALUE_IMPORTS: Record<string, readonly string[]> = {
   quantize: ['inference', 'ingest', 'config', 'log'],
   lifecycle: ['config', 'log'],
   monitor: ['storage', 'mqtt', 'config', 'log'],
-  drift: ['storage', 'ingest', 'config', 'log'],
+  drift: ['storage', 'mqtt', 'ingest', 'config', 'log'],
   evidence: ['storage', 'mqtt', 'config', 'log'],
+  'self-test': ['mqtt', 'config', 'log'],
 };
 const ROOT = new Set(['daemon.ts', 'compose', 'cli']);
 
