@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { buildCounting, countedCameras } from './compose/counting.js';
 import { buildDrift } from './compose/drift.js';
+import { buildEvidence } from './compose/evidence.js';
 import { buildLink } from './compose/link.js';
 import { buildSelfTest } from './compose/self-test.js';
 import { buildMonitor } from './compose/monitor.js';
@@ -76,14 +77,18 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
   let drift: DriftService | undefined;
   let selfTest: SelfTestService | undefined;
   const watchesDrift = config.monitor.enabled && config.monitor.drift.enabled;
+  // Evidence samples (#15): offered every result with its message id; disputes come from the monitor.
+  const evidencePart = buildEvidence(config, store, linkPart?.commands, log);
+  const evidence = evidencePart?.evidence;
   const pipeline = buildPipeline(
     config,
     model,
-    (result) => {
+    (result, picture) => {
       counting?.observe(result);
-      writer.enqueue(result);
+      const resultId = writer.enqueue(result);
       stats.record(result);
       drift?.onResult(result);
+      evidence?.offer(result, picture, resultId);
     },
     (event) => events.record(event),
     log,
@@ -112,6 +117,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
       drift: (key) => drift?.figures(key) ?? null,
       estimatedPrecision: (key) => drift?.figures(key) ?? null,
     },
+    evidence ? (resultIds) => evidence.markDisputed(resultIds) : undefined,
   );
   evaluateCountError = (cameraId) => {
     const active = inference.current;
@@ -192,6 +198,8 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     ...(monitorPart?.services ?? []),
     ...(drift ? [drift] : []),
     ...(countingPart?.services ?? []),
+    // Before the pipeline, so it stops after it: the last sample offered is still written.
+    ...(evidence ? [evidence] : []),
     ...pipeline.services,
     // After the pipeline: its first run uses the live session.
     ...(selfTest ? [selfTest] : []),
@@ -206,6 +214,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     databaseFile,
     reconfigureCameras: (cameras) => {
       counting?.reconfigure(countedCameras(cameras));
+      evidencePart?.setCameras(cameras);
       return ingest.reconfigure(cameras);
     },
     haltInference: () => inference.halt(),

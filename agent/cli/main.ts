@@ -32,6 +32,10 @@ usage: cctv-agent <command> [options]
                                a full-resolution frame of the camera with its counting lines drawn
   feedback send FILE [--device ID | --fleet] [--broker URL]
                                send a reviewer's verdicts (JSON, JSON lines or CSV) to an agent
+  evidence list [--camera ID] [--reason R] [--disputed] [--json] [--config FILE | --data-dir DIR]
+                               the evidence samples held (JPEG + detections) for retraining
+  evidence export DIR --format coco|yolo [--config FILE | --data-dir DIR]
+                               write the evidence as a COCO or YOLO dataset, feedback applied
   config check [FILE]          validate a config file (exit 2 with one line per problem)
   config print [--config FILE] print the effective config, secrets redacted
   config keys                  print every config key with its environment variable and default
@@ -76,6 +80,9 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       return (await import('./counts-command.js')).countsCommand(rest, io);
     case 'camera':
       return (await import('./camera-command.js')).cameraCommand(rest, io);
+    // evidence samples (issue #15)
+    case 'evidence':
+      return (await import('./evidence-command.js')).evidenceCommand(rest, io);
     case 'model':
       return (await import('./model-command.js')).modelCommand(rest, io);
     case 'version':

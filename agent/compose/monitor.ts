@@ -25,6 +25,8 @@ export function buildMonitor(
   log: Logger,
   metricSources?: MonitorDeps['metricSources'],
   sourceFigures?: MonitorDeps['sourceFigures'],
+  /** Results a verdict disputed: the evidence marks their samples. */
+  onDisputed?: (resultIds: string[]) => void,
 ): MonitorPart | undefined {
   if (!config.monitor.enabled) return undefined;
   const cameras = config.cameras.filter((camera) => camera.enabled).map((camera) => camera.id);
@@ -37,6 +39,7 @@ export function buildMonitor(
     publishing: link !== undefined,
     ...(link ? { onCommitted: link.wake } : {}),
     recordEvent: (event) => store.events.record(event),
+    ...(onDisputed ? { onDisputed } : {}),
     activeKeys: () => {
       const model = inference.current;
       return model ? cameras.map((cameraId) => ({ cameraId, modelId: model.id, modelVersion: model.version })) : [];

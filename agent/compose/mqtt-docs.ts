@@ -2,6 +2,7 @@ import { countingSchemasForDocs } from '../counting/counting-commands.js';
 import { driftReferenceResetCommandHandler } from '../drift/drift-commands.js';
 import { driftPayloadSchema } from '../drift/drift-schema.js';
 import type { DriftService } from '../drift/drift-service.js';
+import { evidenceCommandsForDocs } from '../evidence/evidence-docs.js';
 import { monitorSchemasForDocs } from '../monitor/monitor-docs.js';
 import { mqttSchemasMarkdown } from '../mqtt/schema-docs.js';
 import { selfTestCommandHandler } from '../self-test/self-test-command.js';
@@ -41,6 +42,8 @@ export function mqttDocsMarkdown(): string {
       'drift-reference-reset': driftReferenceResetCommandHandler({} as DriftService),
       'self-test': selfTestCommandHandler({} as SelfTestService),
       ...counting.commands,
+      // Evidence samples (#15).
+      ...evidenceCommandsForDocs(),
     },
     topics: [...monitor.topics, ...driftTopics, ...counting.topics],
   });

@@ -143,7 +143,7 @@ export const selfTestSchema = z
 export const evidenceSchema = z
   .strictObject({
     enabled: z.boolean().default(true).describe('Keep evidence frames (JPEG + detections) for retraining.'),
-    dir: z.string().min(1).optional().describe('Where the JPEG files go; default <dataDir>/evidence.'),
+    dir: z.string().min(1).optional().describe('Where the JPEG files go (relative to dataDir); default <dataDir>/evidence.'),
     randomShare: z
       .number()
       .min(0)
@@ -156,7 +156,13 @@ export const evidenceSchema = z
       .max(1)
       .default(0.45)
       .describe('A frame with a detection scored under this (and over the threshold) is a low-confidence sample.'),
-    lowConfidencePerHour: z.number().int().min(0).max(3600).default(30).describe('Low-confidence samples per camera per hour, at most.'),
+    lowConfidencePerHour: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(30)
+      .describe('Low-confidence samples per camera over a sliding hour, at most, and at least half the even spacing apart (60 s at 30).'),
     maxMegabytes: z.number().positive().max(1_000_000).default(512).describe('Byte quota: beyond it the oldest undisputed samples go first.'),
     maxSamples: z.number().int().min(1).max(10_000_000).default(5000).describe('Count quota, likewise.'),
     retentionDays: z.number().positive().default(30).describe('Samples older than this are deleted (disputed ones too).'),

@@ -42,16 +42,23 @@ export function pictureOfInput(
   const plane = width * height;
   // Output channel c (R, G, B) comes from the tensor's channel in the model's colour order.
   const from = colorOrder === 'BGR' ? [2, 1, 0] : [0, 1, 2];
+  // The index arithmetic is hoisted out of the inner loop and the layout decided once per row:
+  // this runs on the main thread while the frame path waits (bench/evidence.ts).
+  const step = layout === 'NCHW' ? 1 : 3;
   for (let c = 0; c < 3; c++) {
     const source = from[c]!;
     const mean = normalization.mean[source]!;
     const std = normalization.std[source]!;
     for (let y = 0; y < h; y++) {
+      const first = (y + y0) * width + x0;
+      let at = layout === 'NCHW' ? source * plane + first : first * 3 + source;
+      let out = y * w * 3 + c;
       for (let x = 0; x < w; x++) {
-        const at = (y + y0) * width + (x + x0);
-        const value = layout === 'NCHW' ? input[source * plane + at]! : input[at * 3 + source]!;
-        const pixel = value * std + mean;
-        data[(y * w + x) * 3 + c] = pixel < 0 ? 0 : pixel > 255 ? 255 : Math.round(pixel);
+        const pixel = input[at]! * std + mean;
+        // Math.round for the clamped, non-negative value.
+        data[out] = pixel <= 0 ? 0 : pixel >= 255 ? 255 : (pixel + 0.5) | 0;
+        at += step;
+        out += 3;
       }
     }
   }

@@ -180,11 +180,14 @@ export const migrations: ReadonlyArray<{ version: number; description: string; s
         width INTEGER NOT NULL,
         height INTEGER NOT NULL,
         detections TEXT NOT NULL,
+        -- The camera's ROI [x, y, w, h] when it had one: the JPEG shows only that part.
+        crop TEXT,
         disputed INTEGER NOT NULL DEFAULT 0,
         created_at INTEGER NOT NULL
       );
       CREATE INDEX evidence_created ON evidence (created_at);
       CREATE INDEX evidence_result ON evidence (result_id);
+      CREATE INDEX evidence_prune ON evidence (disputed, created_at);
 
       -- The reference statistics each camera's windows are compared with, per model version:
       -- captured after the model became active, or shipped with it.

@@ -39,8 +39,10 @@ const MAX_PENDING = 10_000;
 export class ResultWriter implements Service {
   readonly name = 'results';
   private pending: InferenceResult[] = [];
+  /** The message id of each pending result, in step with `pending` (no wrapper object per frame). */
+  private pendingIds: string[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private writeBatch: ((batch: InferenceResult[]) => void) | undefined;
+  private writeBatch: ((batch: InferenceResult[], ids: string[]) => void) | undefined;
   private written = 0;
   private droppedWhileFailing = 0;
   private lastError: string | undefined;
@@ -56,10 +58,11 @@ export class ResultWriter implements Service {
     const enqueue = outboxEnqueuer(db);
     const { resultsTopic, deviceId } = this.deps;
     const expiryMs = this.deps.expiryMs ?? null;
-    this.writeBatch = db.transaction((batch: InferenceResult[]) => {
+    this.writeBatch = db.transaction((batch: InferenceResult[], ids: string[]) => {
       const now = Date.now();
-      for (const result of batch) {
-        const messageId = crypto.randomUUID();
+      for (let i = 0; i < batch.length; i++) {
+        const result = batch[i]!;
+        const messageId = ids[i]!;
         insertResult.run(
           messageId,
           result.cameraId,
@@ -87,9 +90,17 @@ export class ResultWriter implements Service {
     this.timer = setInterval(() => this.flush(), this.deps.flushIntervalMs);
   }
 
-  enqueue(result: InferenceResult): void {
+  /**
+   * Queues a result and returns the id it is stored and published under (its `id` in the
+   * results payload). Chosen here, not at the flush, so that whoever keeps something about the
+   * result (an evidence sample) can name it before the row exists.
+   */
+  enqueue(result: InferenceResult): string {
+    const messageId = crypto.randomUUID();
     this.pending.push(result);
+    this.pendingIds.push(messageId);
     if (this.pending.length >= this.deps.maxBatchRows) this.flush();
+    return messageId;
   }
 
   /** Results waiting in memory for the next flush. */
@@ -100,9 +111,11 @@ export class ResultWriter implements Service {
   flush(): void {
     if (this.pending.length === 0 || !this.writeBatch) return;
     const batch = this.pending;
+    const ids = this.pendingIds;
     this.pending = [];
+    this.pendingIds = [];
     try {
-      this.writeBatch(batch);
+      this.writeBatch(batch, ids);
       this.written += batch.length;
       this.lastError = undefined;
       this.deps.condition?.writeSucceeded();
@@ -115,9 +128,11 @@ export class ResultWriter implements Service {
       this.deps.condition?.writeFailed(error);
       if (isDiskFull(error)) this.deps.onDiskFull?.();
       this.pending = batch.concat(this.pending);
+      this.pendingIds = ids.concat(this.pendingIds);
       if (this.pending.length > MAX_PENDING) {
         const excess = this.pending.length - MAX_PENDING;
         this.pending.splice(0, excess);
+        this.pendingIds.splice(0, excess);
         this.droppedWhileFailing += excess;
       }
       // Once per failure streak: a full disk would otherwise log four lines a second.

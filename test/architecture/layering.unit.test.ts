@@ -24,6 +24,7 @@ const ALLOWED_VALUE_IMPORTS: Record<string, readonly string[]> = {
   lifecycle: ['config', 'log'],
   monitor: ['storage', 'mqtt', 'config', 'log'],
   drift: ['storage', 'mqtt', 'ingest', 'config', 'log'],
+  evidence: ['storage', 'mqtt', 'config', 'log'],
   'self-test': ['mqtt', 'config', 'log'],
   // counting (issue #18)
   tracking: [],

@@ -73,6 +73,30 @@ describe('result writer and outbox', () => {
     db.close();
   });
 
+  it('enqueue() returns the id the result is then stored and published under, also after a failed flush', async () => {
+    const db = openDatabase(path.join(tempDir(), 'agent.db'));
+    const writer = new ResultWriter({ db: () => db, deviceId: 'e', resultsTopic: 't', flushIntervalMs: 10_000, maxBatchRows: 1000, log: captureLogger().log });
+    await writer.start();
+    const ids = [0, 1, 2].map((seq) => writer.enqueue(result(seq)));
+    expect(new Set(ids).size).toBe(3);
+    // A refused write keeps the batch: the ids must stay with their results through the retry.
+    db.exec('CREATE TRIGGER refuse BEFORE INSERT ON results BEGIN SELECT RAISE(ABORT, "refused"); END');
+    writer.flush();
+    ids.push(writer.enqueue(result(3)));
+    db.exec('DROP TRIGGER refuse');
+    await writer.stop();
+    const stored = db
+      .prepare('SELECT r.seq, r.message_id, o.payload FROM results r JOIN outbox o ON o.message_id = r.message_id ORDER BY r.seq')
+      .all() as Array<{
+      seq: number;
+      message_id: string;
+      payload: Buffer;
+    }>;
+    expect(stored.map((row) => row.message_id)).toEqual(ids);
+    expect(stored.map((row) => JSON.parse(row.payload.toString()).id)).toEqual(ids);
+    db.close();
+  });
+
   it('flushes early when a batch is full, and on stop', async () => {
     const db = openDatabase(path.join(tempDir(), 'agent.db'));
     const writer = new ResultWriter({
