@@ -24,6 +24,8 @@ const ALLOWED_VALUE_IMPORTS: Record<string, readonly string[]> = {
   lifecycle: ['config', 'log'],
   monitor: ['storage', 'mqtt', 'config', 'log'],
   drift: ['storage', 'ingest', 'config', 'log'],
+  // model updates (agent/models/)
+  models: ['inference', 'ingest', 'storage', 'mqtt', 'config', 'log'],
 };
 const ROOT = new Set(['daemon.ts', 'compose', 'cli']);
 
