@@ -1,3 +1,4 @@
+import { modelSchemasForDocs } from '../models/model-docs.js';
 import { monitorSchemasForDocs } from '../monitor/monitor-docs.js';
 import { mqttSchemasMarkdown } from '../mqtt/schema-docs.js';
 import { eventPayloadSchema } from '../storage/event-schema.js';
@@ -11,6 +12,7 @@ import { telemetrySampleSchema } from '../telemetry/telemetry-sample.js';
  */
 export function mqttDocsMarkdown(): string {
   const monitor = monitorSchemasForDocs();
+  const models = modelSchemasForDocs();
   return mqttSchemasMarkdown({
     telemetry: telemetrySampleSchema,
     events: eventPayloadSchema,
@@ -20,7 +22,8 @@ export function mqttDocsMarkdown(): string {
         () => Promise.reject(new Error('docs only')),
       ),
       ...monitor.commands,
+      ...models.commands,
     },
-    topics: monitor.topics,
+    topics: [...monitor.topics, ...models.topics],
   });
 }

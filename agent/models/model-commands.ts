@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { type CommandHandler, defineCommand } from '../mqtt/commands.js';
+import { auditEntrySchema, versionSummarySchema } from './model-schemas.js';
+import type { ModelUpdateService } from './model-update-service.js';
+import type { AuditEntry, ModelVersion } from './registry-store.js';
+
+const iso = (at: number | null): string | null => (at === null ? null : new Date(at).toISOString());
+
+export const versionSummary = (row: ModelVersion): z.output<typeof versionSummarySchema> => ({
+  id: row.modelId,
+  version: row.version,
+  state: row.state,
+  source: row.source,
+  keyId: row.keyId,
+  sha256: row.bundleSha256,
+  bytes: row.bundleBytes,
+  errorCode: row.errorCode,
+  stateAt: new Date(row.stateAt).toISOString(),
+  activatedAt: iso(row.activatedAt),
+});
+
+export const auditSummary = (entry: AuditEntry): z.output<typeof auditEntrySchema> => ({ ...entry, at: new Date(entry.at).toISOString() });
+
+const versionArgs = z.strictObject({
+  modelId: z.string().min(1).max(64),
+  version: z.string().min(1).max(64),
+  rollback: z.boolean().default(false).describe('Required to activate a version older than the active one.'),
+});
+
+/** The registry's commands: list, history, activate, rollback. */
+export function modelCommandHandlers(service: ModelUpdateService): Record<string, CommandHandler> {
+  return {
+    'model-list': defineCommand({
+      description: 'Every model version the registry holds, with its state (downloading … active, previous, retired, rejected).',
+      args: z.strictObject({}),
+      result: z.strictObject({ versions: z.array(versionSummarySchema) }),
+      run: async () => ({ versions: service.registry.registry.list().map(versionSummary) }),
+    }),
+    'model-history': defineCommand({
+      description: 'The audit log of model updates, newest first; with updateId, one update from its trigger to its outcome.',
+      args: z.strictObject({ limit: z.number().int().min(1).max(500).default(50), updateId: z.string().optional() }),
+      result: z.strictObject({ entries: z.array(auditEntrySchema) }),
+      run: async (args) => ({
+        entries: (args.updateId ? service.registry.registry.chain(args.updateId) : service.registry.registry.history(args.limit)).map(auditSummary),
+      }),
+    }),
+    'model-activate': defineCommand({
+      description: 'Activates a verified version through the hot swap (an older one only with rollback: true).',
+      args: versionArgs,
+      result: versionSummarySchema,
+      run: async (args) => versionSummary(await service.activate(args.modelId, args.version, 'mqtt', args.rollback)),
+    }),
+    'model-rollback': defineCommand({
+      description: 'Returns to the most recent previous version through the hot swap.',
+      args: z.strictObject({}),
+      result: versionSummarySchema,
+      run: async () => versionSummary(await service.rollback('mqtt')),
+    }),
+  };
+}
