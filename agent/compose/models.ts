@@ -3,12 +3,13 @@ import type { AgentConfig } from '../config/schema.js';
 import type { ResolvedModel } from '../inference/model-files.js';
 import type { Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
-import { modelCommandHandlers } from '../models/model-commands.js';
+import { modelCommandHandlers, pushCommandHandlers } from '../models/model-commands.js';
+import { PushReceiver } from '../models/push-receiver.js';
 import { ModelUpdateService } from '../models/model-update-service.js';
 import type { ActivationTrigger } from '../models/registry.js';
 import { trustPolicy } from '../models/trust.js';
 import type { CommandRouter, CommandTransport } from '../mqtt/commands.js';
-import type { DeviceTopics, FleetTopics } from '../mqtt/topics.js';
+import { type DeviceTopics, type FleetTopics, modelPushTopics } from '../mqtt/topics.js';
 import type { StoragePart } from './storage.js';
 
 /** Model updates: the registry, its commands, push over MQTT and pull over HTTP. */
@@ -51,6 +52,24 @@ export function buildModels(
     recordEvent: (event) => store.events.record(event),
     log: modelLog,
   });
-  if (link?.commands) for (const [name, handler] of Object.entries(modelCommandHandlers(service))) link.commands.register(name, handler);
+  if (link?.commands) {
+    for (const [name, handler] of Object.entries(modelCommandHandlers(service))) link.commands.register(name, handler);
+    const receiver = new PushReceiver({
+      db: () => store.storage.db,
+      registry: service.registry,
+      transport: link.transport,
+      topics: modelPushTopics(topics),
+      limits: {
+        maxBundleBytes: Math.round(settings.maxBundleMB * 1024 * 1024),
+        maxChunkBytes: settings.push.maxChunkBytes,
+        maxChunks: settings.push.maxChunks,
+        idleTimeoutMs: settings.push.idleTimeoutSeconds * 1000,
+      },
+      onProgress: () => service.schedulePublish(),
+      log: modelLog.child({ part: 'push' }),
+    });
+    service.addChannel(receiver);
+    for (const [name, handler] of Object.entries(pushCommandHandlers(receiver))) link.commands.register(name, handler);
+  }
   return { service, services: [service] };
 }

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { type CommandHandler, defineCommand } from '../mqtt/commands.js';
 import { auditEntrySchema, versionSummarySchema } from './model-schemas.js';
+import { pushBeginArgsSchema, pushBeginResultSchema, pushEndArgsSchema, pushEndResultSchema } from './push-protocol.js';
+import type { PushReceiver } from './push-receiver.js';
 import type { ModelUpdateService } from './model-update-service.js';
 import type { AuditEntry, ModelVersion } from './registry-store.js';
 
@@ -26,6 +28,26 @@ const versionArgs = z.strictObject({
   version: z.string().min(1).max(64),
   rollback: z.boolean().default(false).describe('Required to activate a version older than the active one.'),
 });
+
+/** The push's commands: begin (announce, or resume) and end (ask for the outcome). */
+export function pushCommandHandlers(receiver: PushReceiver): Record<string, CommandHandler> {
+  return {
+    'model-push-begin': defineCommand({
+      description:
+        'Announces a pushed bundle (size, sha256, chunk size and count; limits in modelUpdates.push) and answers with the chunks still needed: all for a new push, the missing ones for a resumed push.',
+      args: pushBeginArgsSchema,
+      result: pushBeginResultSchema,
+      run: async (args) => receiver.begin(args),
+    }),
+    'model-push-end': defineCommand({
+      description:
+        'Ends a push: with every chunk held the bundle is verified (and activated), its outcome on <base>/model/push/<transferId>/result; else MODEL_PUSH_CHUNK_MISSING.',
+      args: pushEndArgsSchema,
+      result: pushEndResultSchema,
+      run: async (args) => receiver.end(args.transferId),
+    }),
+  };
+}
 
 /** The registry's commands: list, history, activate, rollback. */
 export function modelCommandHandlers(service: ModelUpdateService): Record<string, CommandHandler> {

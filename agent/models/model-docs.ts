@@ -1,8 +1,10 @@
 import type { z } from 'zod';
 import type { CommandHandler } from '../mqtt/commands.js';
 import { deviceTopics } from '../mqtt/topics.js';
-import { modelCommandHandlers } from './model-commands.js';
+import { modelCommandHandlers, pushCommandHandlers } from './model-commands.js';
 import { modelStatePayloadSchema } from './model-schemas.js';
+import { pushAckSchema, pushResultSchema } from './push-protocol.js';
+import type { PushReceiver } from './push-receiver.js';
 import type { ModelUpdateService } from './model-update-service.js';
 
 /** The model updates' topics and commands for docs/mqtt.md (scripts/gen-docs.mjs, test/docs); nothing here runs. */
@@ -16,7 +18,18 @@ export function modelSchemasForDocs(): { topics: Array<{ topic: string; text: st
         text: 'Retained: the active model version, the previous ones kept for a rollback, transfers in flight and the last error (docs/model-updates.md). Every lifecycle step is also an event of kind `model-update` on the events topic.',
         schema: modelStatePayloadSchema,
       },
+      {
+        topic: `${device.base}/model/push/<transferId>/chunk/<index>`,
+        text: 'A pushed chunk (binary, not JSON): the sha256 of the data (32 bytes), then the data. Sent by `cctv-agent model push`, received by the device.',
+        schema: pushAckSchema.pick({ index: true }),
+      },
+      { topic: `${device.base}/model/push/<transferId>/ack`, text: "The device's acknowledgement of each chunk: it paces the sender.", schema: pushAckSchema },
+      {
+        topic: `${device.base}/model/push/<transferId>/result`,
+        text: 'The outcome of a push once verified (and activated), or its refusal with an error code.',
+        schema: pushResultSchema,
+      },
     ],
-    commands: modelCommandHandlers(unused),
+    commands: { ...modelCommandHandlers(unused), ...pushCommandHandlers({} as PushReceiver) },
   };
 }

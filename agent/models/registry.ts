@@ -64,8 +64,23 @@ export class ModelRegistry {
 
   open(): void {
     this.store = new RegistryStore(this.deps.db());
+    // What a crash left half-done: an extraction (staging/) and a complete bundle not yet admitted.
+    fs.rmSync(this.staging, { recursive: true, force: true });
     fs.mkdirSync(this.staging, { recursive: true });
     fs.mkdirSync(this.incoming, { recursive: true });
+    for (const name of fs.readdirSync(this.incoming).filter((entry) => entry.endsWith('.tar'))) {
+      fs.rmSync(path.join(this.incoming, name), { force: true });
+      this.audit({
+        updateId: crypto.randomUUID(),
+        modelId: null,
+        version: null,
+        step: 'cleaned-up',
+        trigger: 'restart',
+        outcome: 'info',
+        code: null,
+        detail: { file: name, why: 'received but not verified before the agent stopped' },
+      });
+    }
   }
 
   get incoming(): string {
