@@ -106,7 +106,21 @@ export function buildAgent(config: AgentConfig, configModel: ResolvedModel, log:
     topics,
     fleetTopics(config.mqtt.topicPrefix),
     store,
-    { configModel, running: () => runningModel, swap: (resolved, trigger) => swapModel(resolved, trigger) },
+    {
+      configModel,
+      running: () => runningModel,
+      swap: (resolved, trigger) => swapModel(resolved, trigger),
+      pendingRetrain: () => {
+        const active = inference.current;
+        return (
+          active !== undefined &&
+          (monitorPart?.monitor
+            .snapshot()
+            .retrain.some((request) => request.state === 'pending' && request.modelId === active.id && request.modelVersion === active.version) ??
+            false)
+        );
+      },
+    },
     linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined,
     log,
   );

@@ -89,6 +89,7 @@ export const errorFixes = {
   MODEL_PUSH_CHUNK_MISSING: 'the push ended with chunks missing: push again, only the missing chunks are sent',
   MODEL_PUSH_ABANDONED: 'no chunk arrived within modelUpdates.push.idleTimeoutSeconds: push again to resume',
   MODEL_PULL_HTTP_STATUS: 'the server answered the download with an error status (e.g. 404): check the URL in the announcement or command',
+  MODEL_PULL_FAILED: 'the download could not reach the server or broke off: check the URL and the network; the next attempt resumes from the .part',
   MODEL_PULL_TIMEOUT: 'the download stalled for modelUpdates.pull.timeoutSeconds: check the network and the server; the next attempt resumes',
   MODEL_KEY_INVALID: 'give a key file written by `cctv-agent model keygen` (PEM ed25519)',
   STARTUP_ABORTED: 'shutdown was requested during startup; nothing to fix',

@@ -3,7 +3,8 @@ import type { AgentConfig } from '../config/schema.js';
 import type { ResolvedModel } from '../inference/model-files.js';
 import type { Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
-import { modelCommandHandlers, pushCommandHandlers } from '../models/model-commands.js';
+import { modelCommandHandlers, pullCommandHandlers, pushCommandHandlers } from '../models/model-commands.js';
+import { ModelPuller } from '../models/puller.js';
 import { PushReceiver } from '../models/push-receiver.js';
 import { ModelUpdateService } from '../models/model-update-service.js';
 import type { ActivationTrigger } from '../models/registry.js';
@@ -21,12 +22,14 @@ export interface ModelsPart {
 export function buildModels(
   config: AgentConfig,
   topics: DeviceTopics,
-  _fleet: FleetTopics,
+  fleet: FleetTopics,
   store: StoragePart,
   models: {
     configModel: ResolvedModel;
     running: () => ResolvedModel;
     swap: (resolved: ResolvedModel, trigger: ActivationTrigger) => Promise<{ from: string; to: string }>;
+    /** The monitor's seam: a retrain request is pending for the model now serving. */
+    pendingRetrain: () => boolean;
   },
   link: { commands: CommandRouter | undefined; transport: CommandTransport; wake: () => void } | undefined,
   log: Logger,
@@ -71,5 +74,22 @@ export function buildModels(
     service.addChannel(receiver);
     for (const [name, handler] of Object.entries(pushCommandHandlers(receiver))) link.commands.register(name, handler);
   }
+  const puller = new ModelPuller({
+    db: () => store.storage.db,
+    registry: service.registry,
+    limits: {
+      maxBundleBytes: Math.round(settings.maxBundleMB * 1024 * 1024),
+      idleTimeoutMs: settings.pull.timeoutSeconds * 1000,
+      maxAttempts: settings.pull.maxAttempts,
+    },
+    announcements: settings.pull.announcements,
+    ...(link ? { fleet: { transport: link.transport, filter: fleet.modelFilter } } : {}),
+    pendingRetrain: models.pendingRetrain,
+    running: () => ({ id: models.running().manifest.id, version: models.running().manifest.version }),
+    onProgress: () => service.schedulePublish(),
+    log: modelLog.child({ part: 'pull' }),
+  });
+  service.addChannel(puller);
+  if (link?.commands) for (const [name, handler] of Object.entries(pullCommandHandlers(puller))) link.commands.register(name, handler);
   return { service, services: [service] };
 }

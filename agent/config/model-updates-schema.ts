@@ -42,7 +42,19 @@ export const modelUpdatesSchema = z
     pull: z
       .strictObject({
         timeoutSeconds: z.number().positive().max(3600).default(30).describe('A download with no byte for this long fails (the .part is kept for a resume).'),
-        followRetrain: z.boolean().default(true).describe('After a retrain request, pull a newer version announced on <prefix>/fleet/models/<model id>.'),
+        announcements: z
+          .enum(['after-retrain', 'always', 'ignore'])
+          .default('after-retrain')
+          .describe(
+            'A newer version of the running model announced on <prefix>/fleet/models/<model id>: pulled once a retrain request is pending (after-retrain), always, or never (ignore; the model-pull command still works).',
+          ),
+        maxAttempts: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(5)
+          .describe('Download attempts (each resuming the .part) before the pull is given up until the next restart or announcement.'),
       })
       .prefault({}),
   })

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type CommandHandler, defineCommand } from '../mqtt/commands.js';
-import { auditEntrySchema, versionSummarySchema } from './model-schemas.js';
+import { auditEntrySchema, pullArgsSchema, versionSummarySchema } from './model-schemas.js';
+import type { ModelPuller } from './puller.js';
 import { pushBeginArgsSchema, pushBeginResultSchema, pushEndArgsSchema, pushEndResultSchema } from './push-protocol.js';
 import type { PushReceiver } from './push-receiver.js';
 import type { ModelUpdateService } from './model-update-service.js';
@@ -45,6 +46,19 @@ export function pushCommandHandlers(receiver: PushReceiver): Record<string, Comm
       args: pushEndArgsSchema,
       result: pushEndResultSchema,
       run: async (args) => receiver.end(args.transferId),
+    }),
+  };
+}
+
+/** model-pull: download a bundle from a URL (verified, then activated unless activate is false). */
+export function pullCommandHandlers(puller: ModelPuller): Record<string, CommandHandler> {
+  return {
+    'model-pull': defineCommand({
+      description:
+        'Downloads a bundle over HTTP(S) into a .part file (size limit, idle timeout, resume with Range), then verifies and activates it; progress and outcome in the retained model state and the model-update events.',
+      args: pullArgsSchema,
+      result: z.strictObject({ transferId: z.string(), updateId: z.string() }),
+      run: async (args) => puller.pull({ ...args, trigger: 'mqtt-pull' }),
     }),
   };
 }

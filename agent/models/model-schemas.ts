@@ -54,3 +54,24 @@ export const auditEntrySchema = z.strictObject({
   code: z.string().nullable(),
   detail: z.record(z.string(), z.unknown()).nullable().describe('Hashes, key id, sizes, timings, the message of an error.'),
 });
+
+/** Retained on <prefix>/fleet/models/<model id> by whoever publishes models: the newest version and where to get it. */
+export const modelAnnouncementSchema = z.strictObject({
+  modelId: z.string().min(1).max(64),
+  version: z.string().min(1).max(64),
+  url: z.url({ protocol: /^https?$/ }).describe('Where the bundle is served (http or https; Range requests let a download resume).'),
+  size: z.number().int().positive().describe('The bundle size in bytes: a larger download is refused.'),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .describe('The sha256 of the whole bundle file.'),
+  expiresAt: z.iso.datetime().optional().describe('After this instant the announcement is ignored (a stale announcement replayed is not acted on).'),
+});
+export type ModelAnnouncement = z.output<typeof modelAnnouncementSchema>;
+
+export const pullArgsSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }),
+  size: z.number().int().positive(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  activate: z.boolean().default(true),
+});

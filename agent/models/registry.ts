@@ -41,6 +41,8 @@ export interface AdmitRequest {
   /** What the sender announced for the whole bundle: checked before anything is extracted. */
   size?: number;
   sha256?: string;
+  /** What an announcement said the bundle is: a bundle of another model or version is refused (mix-and-match). */
+  expect?: { modelId: string; version: string };
 }
 
 /** The states in which a version has run or passed verification: versions only move forward past these. */
@@ -218,6 +220,11 @@ export class ModelRegistry {
       await extractBundle(file, stage, this.deps.maxBundleBytes);
       const peek = readBundleManifest(stage);
       identity = { modelId: peek.id, version: peek.version };
+      if (request.expect && (request.expect.modelId !== peek.id || request.expect.version !== peek.version))
+        throw new AgentError(
+          'MODEL_BUNDLE_INVALID',
+          `the bundle is ${peek.id}@${peek.version}, the announcement said ${request.expect.modelId}@${request.expect.version}`,
+        );
       const verified = await verifyExtracted(stage, this.deps.policy, {
         running: this.deps.running(),
         highestVersion: this.highestSeen(peek.id),
