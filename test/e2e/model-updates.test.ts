@@ -1,5 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,6 +69,7 @@ describe('model updates end to end', () => {
     bundles['1.0.5'] = await makeBundle(workDir, { version: '1.0.5', key, name: 'v105.tar' });
     bundles['stranger'] = await makeBundle(workDir, { version: '1.9.0', key: stranger, name: 'stranger.tar' });
     bundles['unsigned'] = await makeBundle(workDir, { version: '1.9.1', name: 'unsigned.tar' });
+    bundles['1.3.0'] = await makeBundle(workDir, { version: '1.3.0', key, name: 'v130.tar' });
     for (const deviceId of DEVICES) {
       const file = path.join(workDir, `${deviceId}.yaml`);
       fs.writeFileSync(
@@ -296,4 +299,71 @@ describe('model updates end to end', () => {
     ]).toContainEqual(steps);
     console.info(`mid-activation kill: ${steps.join(' -> ')}`);
   }, 120_000);
+
+  it('pull: a fleet announcement of 1.3.0 is pulled once a retrain request is pending; the server killed mid-transfer, the download resumes with Range, and 1.3.0 activates', async () => {
+    const deviceId = 'upd-a';
+    const bytes = fs.readFileSync(bundles['1.3.0']!);
+    const ranges: Array<string | undefined> = [];
+    let downUntil = 0;
+    const server = http.createServer((req, res) => {
+      if (Date.now() < downUntil) {
+        req.socket.destroy(); // the server is down
+        return;
+      }
+      ranges.push(req.headers.range);
+      const match = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      if (ranges.length === 1) {
+        // The first download: half the bundle, then the server dies for a while.
+        res.writeHead(200, { 'content-length': bytes.length });
+        res.write(bytes.subarray(0, bytes.length / 2), () => {
+          downUntil = Date.now() + 1500;
+          res.socket?.destroy();
+        });
+        return;
+      }
+      const start = match ? Number(match[1]) : 0;
+      res.writeHead(match ? 206 : 200, { 'content-length': bytes.length - start });
+      res.end(bytes.subarray(start));
+    });
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+    try {
+      const announcement = {
+        modelId: 'yolox-nano-int8',
+        version: '1.3.0',
+        url: `http://127.0.0.1:${port}/v130.tar`,
+        size: bytes.length,
+        sha256: sha256Of(bytes),
+      };
+      await watcher.publishAsync('cctv/fleet/models/yolox-nano-int8', JSON.stringify(announcement), { qos: 1, retain: true });
+      // No retrain request pending yet: the announcement waits.
+      await stillServing(deviceId, '1.2.0');
+      expect(ranges).toHaveLength(0);
+      const retrain = await command(deviceId, 'retrain', { cameraId: 'highway', reason: 'e2e: pull the announced model' });
+      expect(retrain.ok, JSON.stringify(retrain)).toBe(true);
+      await waitFor(
+        () => state(deviceId)?.active?.version === '1.3.0',
+        90_000,
+        () => `1.3.0 active; ranges ${JSON.stringify(ranges)}; state ${JSON.stringify(state(deviceId))}`,
+      );
+      expect(ranges[0]).toBeUndefined();
+      expect(ranges.at(-1)).toMatch(/^bytes=[1-9]\d*-$/);
+      await waitFor(() => resultsOf(deviceId).at(-1)?.model.version === '1.3.0', 30_000, 'results of 1.3.0');
+      const history = spawnAgent(['model', 'history', '--config', configs.get(deviceId)!, '--json']);
+      expect((await history.exited).code).toBe(0);
+      const entries = (
+        JSON.parse(history.stdout()) as { entries: Array<{ updateId: string; step: string; trigger: string; code: string | null }> }
+      ).entries.reverse();
+      const updateId = entries.find((entry) => entry.step === 'pull-requested')!.updateId;
+      const chain = entries.filter((entry) => entry.updateId === updateId);
+      expect(chain[0]!.trigger).toBe('fleet-announcement');
+      const steps = chain.map((entry) => entry.step);
+      expect(steps[0]).toBe('pull-requested');
+      expect(steps).toContain('download-interrupted');
+      expect(steps.filter((step) => step !== 'retired').slice(-4)).toEqual(['downloaded', 'verified', 'activating', 'activated']);
+    } finally {
+      await watcher.publishAsync('cctv/fleet/models/yolox-nano-int8', '', { qos: 1, retain: true });
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }, 150_000);
 });
