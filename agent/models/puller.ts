@@ -137,6 +137,7 @@ export class ModelPuller implements UpdateChannel {
       startedAt,
       updatedAt: Date.now(),
     });
+    if (request.expect) this.deps.registry.markTransfer(request.expect.modelId, request.expect.version, 'downloading', request.trigger);
     this.deps.registry.audit({
       updateId,
       modelId: request.expect?.modelId ?? null,

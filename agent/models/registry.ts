@@ -220,6 +220,7 @@ export class ModelRegistry {
       await extractBundle(file, stage, this.deps.maxBundleBytes);
       const peek = readBundleManifest(stage);
       identity = { modelId: peek.id, version: peek.version };
+      this.markTransfer(peek.id, peek.version, 'downloaded', request.trigger);
       if (request.expect && (request.expect.modelId !== peek.id || request.expect.version !== peek.version))
         throw new AgentError(
           'MODEL_BUNDLE_INVALID',
@@ -288,6 +289,30 @@ export class ModelRegistry {
       fs.rmSync(stage, { recursive: true, force: true });
       fs.rmSync(file, { force: true });
     }
+  }
+
+  /**
+   * A version row for a bundle in transit (downloading: an announced pull; downloaded: received,
+   * manifest read, being verified), unless that version already has a row that matters.
+   */
+  markTransfer(modelId: string, version: string, state: 'downloading' | 'downloaded', source: string): void {
+    const existing = this.registry.get(modelId, version);
+    if (existing && existing.state !== 'rejected' && existing.state !== 'downloading') return;
+    const now = this.now();
+    this.registry.put({
+      modelId,
+      version,
+      state,
+      dir: null,
+      bundleSha256: null,
+      bundleBytes: null,
+      keyId: null,
+      source,
+      errorCode: null,
+      createdAt: existing?.createdAt ?? now,
+      stateAt: now,
+      activatedAt: null,
+    });
   }
 
   private resolve(row: ModelVersion): ResolvedModel {
