@@ -145,17 +145,8 @@ describe('model updates end to end', () => {
   it('cctv-agent model push reaches three agents on one broker: each verifies and activates 1.1.0 with no frame dropped, and the audit log has the chain', async () => {
     for (const deviceId of DEVICES) await startAgent(deviceId);
     for (const deviceId of DEVICES) await waitFor(() => resultsOf(deviceId).length >= 4, 60_000, `${deviceId} results`);
-    const cli = spawnAgent([
-      'model',
-      'push',
-      bundles['1.1.0']!,
-      ...DEVICES.flatMap((id) => ['--device', id]),
-      '--config',
-      configs.get('upd-a')!,
-      '--chunk-size',
-      '65536',
-      '--json',
-    ]);
+    // --fleet: the devices are those whose retained model state shows the bundle's model.
+    const cli = spawnAgent(['model', 'push', bundles['1.1.0']!, '--fleet', '--config', configs.get('upd-a')!, '--chunk-size', '65536', '--json']);
     const exit = await cli.exited;
     expect(exit.code, cli.stderr()).toBe(0);
     const report = JSON.parse(cli.stdout()) as {
@@ -188,7 +179,7 @@ describe('model updates end to end', () => {
     expect(events.filter((event) => event.kind === 'model-update').map((event) => event.detail.step)).toEqual(
       expect.arrayContaining(['push-announced', 'received', 'verified', 'activating', 'activated']),
     );
-  });
+  }, 180_000);
 
   it('refusals with their own codes while 1.1.0 keeps serving: unknown key, unsigned, downgrade, oversized, bad chunk, missing chunks, an abandoned push (then resumed with only the missing chunks)', async () => {
     const deviceId = 'upd-a';
@@ -227,7 +218,7 @@ describe('model updates end to end', () => {
     expect(resumed.result).toMatchObject({ ok: true, state: 'active', model: { version: '1.2.0' } });
     expect(resumed.chunksSent).toBe(chunks - Math.ceil(chunks / 2));
     await waitFor(() => resultsOf(deviceId).at(-1)?.model.version === '1.2.0', 30_000, 'results of 1.2.0');
-  });
+  }, 180_000);
 
   it('SIGKILL mid-download: after the restart the old model is active and the push resumes with only the missing chunks', async () => {
     const deviceId = 'upd-b';
@@ -258,7 +249,7 @@ describe('model updates end to end', () => {
     // At least the 32 chunks persisted before the kill (the bitmap is saved every 16) were not sent again.
     expect(resumed.chunksSent).toBeLessThanOrEqual(chunks - 32);
     await waitFor(() => resultsOf(deviceId).at(-1)?.model.version === '1.2.0', 30_000, 'results of 1.2.0');
-  });
+  }, 180_000);
 
   it('SIGKILL mid-activation: after the restart the new version is fully active (the cut-short activation resumed) or the old one with the candidate kept, never half', async () => {
     const deviceId = 'upd-c';

@@ -44,7 +44,10 @@ function setup(options: { keepVersions?: number; failSwap?: boolean } = {}) {
     recordEvent: (event) => events.push(event),
     log,
   });
-  return { dir, db, databaseFile, service, swaps, events, configModel, running: () => running };
+  const setRunning = (model: ResolvedModel): void => {
+    running = model;
+  };
+  return { dir, db, databaseFile, service, swaps, events, configModel, running: () => running, setRunning };
 }
 
 async function push(ctx: ReturnType<typeof setup>, version: string, updateId = `u-${version}`) {
@@ -170,6 +173,21 @@ describe('model registry', () => {
       'activating',
       'activated',
     ]);
+    await ctx.service.stop();
+  });
+});
+
+describe('model registry and swaps it did not make', () => {
+  it('a SIGHUP swap to another model version is followed: that version becomes active, the one before previous', async () => {
+    const ctx = setup();
+    await ctx.service.start();
+    await push(ctx, '1.1.0');
+    // What SIGHUP does: the agent swaps to the config's new model, then tells the registry.
+    ctx.setRunning({ ...ctx.configModel, manifest: { ...ctx.configModel.manifest, version: '2.0.0' } });
+    ctx.service.followSwap('sighup');
+    await ctx.service.registry.serial(async () => undefined);
+    expect(states(ctx)).toMatchObject({ '1.1.0': 'previous', '2.0.0': 'active' });
+    expect(ctx.service.registry.registry.list().find((row) => row.version === '2.0.0')?.source).toBe('config');
     await ctx.service.stop();
   });
 });
