@@ -18,7 +18,7 @@ release() {
   version=$(node -p 'require("./package.json").version')
   name="cctv-edge-agent-$version"
   out="release/$name.tar.gz"
-  local inputs=(agent models/catalog.json models/manifest.schema.json models/manifests package.json package-lock.json
+  local inputs=(agent models/catalog.json models/manifest.schema.json models/manifests models/golden package.json package-lock.json
     tsconfig.json build.sh systemd scripts/install.sh scripts/uninstall.sh README.md docs node_modules/.package-lock.json)
 
   mkdir -p release
@@ -52,6 +52,7 @@ release() {
   cp -R docs "$root/docs"
   cp models/catalog.json models/manifest.schema.json "$root/models/"
   cp -R models/manifests "$root/models/manifests"
+  cp -R models/golden "$root/models/golden"
   cp systemd/cctv-agent.service systemd/cctv-agent.sysusers systemd/config.yaml "$root/systemd/"
   cp scripts/install.sh scripts/uninstall.sh "$root/scripts/"
   chmod +x "$root/scripts/install.sh" "$root/scripts/uninstall.sh"

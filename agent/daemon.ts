@@ -1,16 +1,20 @@
 import path from 'node:path';
+import { buildDrift } from './compose/drift.js';
 import { buildLink } from './compose/link.js';
 import { buildModels } from './compose/models.js';
+import { buildSelfTest } from './compose/self-test.js';
 import { buildMonitor } from './compose/monitor.js';
 import { buildPipeline } from './compose/pipeline.js';
 import { buildStorage, expiryMsOf } from './compose/storage.js';
 import type { AgentConfig } from './config/schema.js';
+import type { DriftService } from './drift/drift-service.js';
 import { errorMessage, isAgentError } from './errors.js';
 import type { ResolvedModel } from './inference/model-files.js';
 import type { IngestService } from './ingest/ingest-service.js';
 import { ServiceRunner } from './lifecycle/runner.js';
 import type { Service } from './lifecycle/service.js';
 import type { Logger } from './log/logger.js';
+import type { SelfTestService } from './self-test/self-test-service.js';
 import { pingCommandHandler, statusCommandHandler } from './mqtt/builtin-commands.js';
 import { bootModel } from './models/boot-model.js';
 import { deviceTopics, fleetTopics } from './mqtt/topics.js';
@@ -61,23 +65,49 @@ export function buildAgent(config: AgentConfig, configModel: ResolvedModel, log:
   let runningModel = model;
 
   const stats = new PipelineStats();
+  // Drift is built after the pipeline it watches; the frame and result hooks reach it late.
+  let drift: DriftService | undefined;
+  let selfTest: SelfTestService | undefined;
+  const watchesDrift = config.monitor.enabled && config.monitor.drift.enabled;
   const pipeline = buildPipeline(
     config,
     model,
     (result) => {
       writer.enqueue(result);
       stats.record(result);
+      drift?.onResult(result);
     },
     (event) => events.record(event),
     log,
+    watchesDrift ? (frame) => drift?.onFrame(frame) : undefined,
   );
   const { inference, scheduler, ingest } = pipeline;
+  const commandLink = linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined;
   const monitorPart = buildMonitor(
     config,
     topics,
     store,
     inference,
-    linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined,
+    commandLink,
+    log,
+    {
+      drift: (key) => drift?.observation('drift', key) ?? null,
+      estimatedPrecision: (key) => drift?.observation('estimatedPrecision', key) ?? null,
+      selfTest: (key) => selfTest?.observation(key) ?? null,
+    },
+    {
+      drift: (key) => drift?.figures(key) ?? null,
+      estimatedPrecision: (key) => drift?.figures(key) ?? null,
+    },
+  );
+  drift = buildDrift(config, model, topics, store, inference, monitorPart?.monitor, commandLink, log);
+  selfTest = buildSelfTest(
+    config,
+    model,
+    inference,
+    (event) => events.record(event),
+    () => monitorPart?.monitor.evaluateActive(),
+    linkPart?.commands,
     log,
   );
 
@@ -131,7 +161,7 @@ export function buildAgent(config: AgentConfig, configModel: ResolvedModel, log:
     intervalMs: config.telemetry.intervalSeconds * 1000,
     topic: linkPart && config.telemetry.publish ? topics.telemetry : undefined,
     expiryMs: expiryMsOf(config.mqtt.expirySeconds.telemetry),
-    system: new SystemSampler(path.dirname(databaseFile), log.child({ module: 'system' })),
+    system: new SystemSampler(path.dirname(databaseFile), log.child({ module: 'system' }), config.telemetry.sysfsRoot),
     stats,
     cameras: () => ingest.cameras(),
     model: () => inference.current,
@@ -187,7 +217,10 @@ export function buildAgent(config: AgentConfig, configModel: ResolvedModel, log:
     ...store.writers,
     ...(linkPart?.services ?? []),
     ...(monitorPart?.services ?? []),
+    ...(drift ? [drift] : []),
     ...pipeline.services,
+    // After the pipeline: its first run uses the live session.
+    ...(selfTest ? [selfTest] : []),
     ...(modelsPart?.services ?? []),
     telemetry,
     ...terminal,

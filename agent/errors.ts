@@ -51,6 +51,12 @@ export const errorFixes = {
     'the feedback names a result this device does not hold (wrong device, or the result was pruned): send it to the device that published the result, within storage.retention.resultsDays',
   FEEDBACK_DETECTION_OUT_OF_RANGE: "the detection index is past the result's vehicles: indexes count from 0 in the result's vehicles array",
   FEEDBACK_INVALID: 'fix the named feedback item (a verdict needs the fields docs/monitoring.md lists, e.g. wrong-type needs trueType)',
+  // Golden-sample self-test (agent/self-test/)
+  SELF_TEST_FILE_CHANGED:
+    'the model file on disk is not the one loaded: restore it (fetch the model again, or push a signed bundle), since a restart would load the changed file',
+  SELF_TEST_MISMATCH:
+    'the live model no longer finds what its golden samples expect: check the runtime and the CPU (cctv-agent model run on the golden images), or swap back to a known-good model',
+  SELF_TEST_UNAVAILABLE: "the model's golden samples cannot be run: fix the manifest's golden.file and the images it names",
   RETRAIN_NOT_FOUND: 'name a retrain request this device raised (its requestId, from <prefix>/<deviceId>/retrain or `cctv-agent monitor`)',
   EVIDENCE_NOT_FOUND:
     'name an evidence sample this device holds (`cctv-agent evidence list` or the evidence-list command); it may have been pruned by the quota or retention',

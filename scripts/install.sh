@@ -9,7 +9,7 @@
 #                    chowned, systemctl is not called.
 #   --tarball FILE   the release tarball to install (checked against FILE.sha256 when present)
 #   --from DIR       an unpacked release tree; default: the release this script is part of
-#   --fetch-assets   then fetch the detector and its labels into /opt/cctv-agent/assets
+#   --fetch-assets   then fetch the detector, its labels and golden images into /opt/cctv-agent/assets
 #                    (from --mirror DIR, else $CCTV_ASSET_MIRROR, else upstream)
 #
 # What it does, each step printed:
@@ -216,9 +216,9 @@ fi
 
 # --- models --------------------------------------------------------------------------------
 if [ "$fetch_assets" = yes ]; then
-  say "fetching the detector and labels into $opt/assets"
+  say "fetching the detector, its labels and its golden images into $opt/assets"
   node "$opt/current/dist/agent/cli/bin.js" assets fetch --dest "$opt/assets" ${mirror:+--mirror "$mirror"} \
-    yolox-nano-int8.onnx yolox-nano.onnx coco-labels.txt
+    yolox-nano-int8.onnx yolox-nano.onnx coco-labels.txt bus-and-cars.jpg bicycle-pickup-dog.jpg
 fi
 
 # --- running service -------------------------------------------------------------------------

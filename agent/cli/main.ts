@@ -23,7 +23,9 @@ usage: cctv-agent <command> [options]
                                the local telemetry log, read-only: latest sample, min/median/max,
                                vehicles per type, events, charts (running or stopped agent)
   monitor [--since 6h] [--json] [--config FILE | --data-dir DIR]
-                               measured precision per camera and model, alerts, retrain requests
+                               measured precision per camera and model, drift, alerts, retrain requests
+  monitor reference reset [--camera ID] [--config FILE | --data-dir DIR]
+                               forget the drift reference (a camera moved on purpose): captured again
   feedback send FILE [--device ID | --fleet] [--broker URL]
                                send a reviewer's verdicts (JSON, JSON lines or CSV) to an agent
   config check [FILE]          validate a config file (exit 2 with one line per problem)

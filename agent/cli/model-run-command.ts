@@ -52,7 +52,9 @@ function chooseModel(values: { model?: string; manifest?: string; config?: strin
 /** Runs the model on each image; the result is what `--json` prints. */
 export async function runModelOnImages(images: string[], choice: Choice): Promise<ModelRunOutput> {
   const ffmpeg = await probeFfmpeg(chooseFfmpeg(choice.ffmpegPath).path);
-  const loaded = await LoadedModel.load(choice.model, { ...choice.inference });
+  // One-off runs: a configured thread count, else onnxruntime's former default of 2 (no timing for a few images).
+  const threads = choice.inference.intraOpThreads === 'auto' ? 2 : choice.inference.intraOpThreads;
+  const loaded = await LoadedModel.load(choice.model, { ...choice.inference, intraOpThreads: threads });
   try {
     const { manifest } = choice.model;
     const detector = manifest.task === 'detection' ? manifest.output : undefined;

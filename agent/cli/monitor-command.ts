@@ -1,4 +1,8 @@
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { deleteReferences, DriftReader } from '../drift/drift-reader.js';
+import type { DriftPayload } from '../drift/drift-schema.js';
 import { AgentError, errorLines } from '../errors.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import { MonitorReader } from '../monitor/monitor-reader.js';
@@ -12,11 +16,17 @@ import { parseInstant } from './telemetry-command.js';
 
 export const MONITOR_USAGE = `usage:
   cctv-agent monitor [--since 6h] [--json] [--config FILE | --data-dir DIR]
+  cctv-agent monitor reference reset [--camera ID] [--config FILE | --data-dir DIR]
 
 Per camera and model version: precision with its 95 % interval and label count (over the count
 and the time windows), recall where misses were reported, the alerts raised and the retrain
-requests with their history, and precision over --since as a sparkline. Read from the database,
-running agent or not (docs/monitoring.md).
+requests with their history, precision over --since as a sparkline, and drift: the last window
+compared with the reference, its drifted features, the label-free precision estimate. Read from
+the database, running agent or not (docs/monitoring.md).
+
+'reference reset' forgets the drift reference (one camera's, or every camera's) after a
+deliberate change such as a camera moved: the agent captures a new one over the next
+monitor.drift.referenceSeconds (a running agent notices at its next window).
 `;
 
 type Estimate = QualityPayload['windows']['labels']['overall']['precision'];
@@ -31,6 +41,7 @@ export async function monitorCommand(argv: string[], io: CliIo, now: () => numbe
       io.out.write(MONITOR_USAGE);
       return ExitCode.OK;
     }
+    if (argv[0] === 'reference') return referenceCommand(argv.slice(1), io);
     const { values } = parseArgs({
       args: argv,
       strict: true,
@@ -55,13 +66,22 @@ export async function monitorCommand(argv: string[], io: CliIo, now: () => numbe
         model: entry.model,
         points: monitor.precisionSeries(entry.cameraId, entry.model, since),
       }));
+      const driftReader = new DriftReader(reader.database);
+      const drift = driftReader.latestWindows();
+      const references = driftReader.references();
+      const driftSeries = drift.map((entry) => ({
+        cameraId: entry.cameraId,
+        model: entry.model,
+        points: driftReader.driftedSeries(entry.cameraId, entry.model, since),
+      }));
       if (values.json) {
         io.out.write(
-          `${JSON.stringify({ file: location.file, since: new Date(since).toISOString(), quality, alerts, retrain, precisionSeries: series }, null, 2)}\n`,
+          `${JSON.stringify({ file: location.file, since: new Date(since).toISOString(), quality, alerts, retrain, precisionSeries: series, drift, references, driftSeries }, null, 2)}\n`,
         );
         return ExitCode.OK;
       }
       io.out.write(formatMonitor(quality, alerts, retrain, series, since, at));
+      io.out.write(formatDrift(drift, references, driftSeries, since, at));
       return ExitCode.OK;
     } finally {
       reader.close();
@@ -71,6 +91,62 @@ export async function monitorCommand(argv: string[], io: CliIo, now: () => numbe
     if (error instanceof TypeError && 'code' in error) return ExitCode.CONFIG; // parseArgs
     return error instanceof AgentError && (error.code === 'USAGE' || error.code.startsWith('CONFIG_')) ? ExitCode.CONFIG : ExitCode.FATAL;
   }
+}
+
+/** `monitor reference reset [--camera ID]`: deletes stored drift references (read-write open). */
+function referenceCommand(argv: string[], io: CliIo): number {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: { camera: { type: 'string' }, config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' } },
+  });
+  if (positionals[0] !== 'reset' || positionals.length !== 1)
+    throw new AgentError('USAGE', `unknown: monitor reference ${positionals.join(' ')}\n${MONITOR_USAGE}`);
+  const location = locateDatabase({ config: values.config, dataDir: values['data-dir'] }, io.env);
+  if (!fs.existsSync(location.file)) throw new AgentError('STORAGE_READ_FAILED', `no database at ${location.file}: no agent has run with this data directory`);
+  const db = new Database(location.file, { fileMustExist: true, timeout: 5000 });
+  try {
+    const deleted = deleteReferences(db, values.camera);
+    io.out.write(
+      deleted === 0
+        ? `no drift reference stored${values.camera ? ` for camera ${values.camera}` : ''}: nothing to reset\n`
+        : `${deleted} drift reference(s) deleted${values.camera ? ` for camera ${values.camera}` : ''}: the agent captures new ones over its next monitor.drift.referenceSeconds\n`,
+    );
+    return ExitCode.OK;
+  } finally {
+    db.close();
+  }
+}
+
+function formatDrift(
+  windows: DriftPayload[],
+  references: ReturnType<DriftReader['references']>,
+  series: Array<{ cameraId: string; points: Array<{ at: number; value: number | null }> }>,
+  since: number,
+  at: number,
+): string {
+  const lines: string[] = [''];
+  if (references.length === 0 && windows.length === 0)
+    lines.push('drift: no reference captured yet (monitor.drift.referenceSeconds after a model becomes active)');
+  for (const reference of references) {
+    lines.push(
+      `drift reference ${reference.cameraId} ${reference.model.id}@${reference.model.version}: ${reference.source}, ${new Date(reference.from).toISOString()} to ${new Date(reference.to).toISOString()}`,
+    );
+  }
+  for (const [index, entry] of windows.entries()) {
+    const estimate = entry.estimatedPrecision;
+    lines.push(
+      `drift ${entry.cameraId} ${entry.model.id}@${entry.model.version} window to ${entry.window.to}: ${entry.drifted ? 'DRIFTED' : 'stable'} (${entry.driftedFeatures} features, ${entry.consecutive} in a row); estimated precision ${
+        estimate ? `${percent(estimate.value)} (${estimate.calibration}, ${estimate.detections} detections)` : '-'
+      }`,
+    );
+    const shifted = entry.features.filter((feature) => feature.drifted);
+    if (shifted.length > 0) lines.push(`  shifted: ${shifted.map((feature) => `${feature.feature} ${feature.test} ${feature.value.toFixed(3)}`).join('; ')}`);
+    const chart = sparklineOf(series[index]!.points, since, at, 48);
+    if (chart) lines.push(`  drifted features since ${new Date(since).toISOString().slice(0, 16)}Z: ${chart}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 function formatMonitor(
@@ -117,7 +193,7 @@ function formatMonitor(
   lines.push(alerts.length === 0 ? 'alerts: none' : `alerts: ${alerts.length}`);
   for (const alert of alerts) {
     lines.push(
-      `  ${alert.ruleId} on ${alert.cameraId} (${alert.model.id}@${alert.model.version}): ${alert.metric} ${alert.value} <= ${alert.threshold} over ${alert.labels} labels, since ${alert.raisedAt}; clears at ${alert.clearAt}`,
+      `  ${alert.ruleId} on ${alert.cameraId} (${alert.model.id}@${alert.model.version}): ${alert.metric} ${alert.value} ${alert.direction === 'above' ? '>=' : '<='} ${alert.threshold} over ${alert.labels} labels, since ${alert.raisedAt}; clears at ${alert.clearAt}`,
     );
   }
   lines.push(retrain.length === 0 ? 'retrain requests: none' : 'retrain requests:');

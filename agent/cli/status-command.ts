@@ -41,6 +41,7 @@ export function formatStatus(snapshot: StatusSnapshot, running: boolean, now = D
   lines.push(
     `model: ${snapshot.model ? `${snapshot.model.id}@${snapshot.model.version}` : 'none'} (swaps ${String(inference['swaps'] ?? 0)}, failures ${String(inference['failures'] ?? 0)})`,
   );
+  if (inference['threads'] !== undefined) lines.push(`inference threads: ${threadsText(inference)}`);
   const cameras = (snapshot.services['ingest']?.detail?.['cameras'] ?? []) as CameraState[];
   lines.push('cameras:');
   lines.push(
@@ -126,4 +127,11 @@ export async function statusCommand(argv: string[], io: CliIo): Promise<number> 
       : formatStatus(snapshot, snapshot.state === 'running' && isProcessAlive(snapshot.pid)),
   );
   return running ? ExitCode.OK : NOT_RUNNING;
+}
+
+/** "1 (measured: 1 thread 31.2 ms, 2 threads 33.0 ms)" or "2 (config)". */
+function threadsText(inference: Record<string, unknown>): string {
+  const timings = (inference['threadTimings'] ?? []) as Array<{ threads: number; msPerRun: number }>;
+  if (inference['threadsBy'] !== 'measurement' || timings.length === 0) return `${String(inference['threads'])} (inference.intraOpThreads)`;
+  return `${String(inference['threads'])} (measured: ${timings.map((timing) => `${timing.threads} thread${timing.threads > 1 ? 's' : ''} ${timing.msPerRun} ms`).join(', ')})`;
 }

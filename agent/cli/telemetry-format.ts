@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sensorLines } from './sensor-lines.js';
 import { tableLines } from './table.js';
 import { sparklineOf } from '../telemetry/sparkline.js';
 import { telemetryFields, type ReadMode, type TelemetryField, type TelemetryRow, type TelemetrySummary } from '../telemetry/telemetry-reader.js';
@@ -349,6 +350,7 @@ export function formatReport(context: ReportContext, summary: TelemetrySummary):
     lines.push('no telemetry samples in the range', '');
   }
   lines.push(...vehicleLines(summary, context), '', ...eventLines(summary));
+  lines.push(...sensorLines(summary.latest?.sample?.system.sensors));
   if (context.quality.length > 0) {
     lines.push('', 'quality (measured from feedback; cctv-agent monitor for the rest):');
     for (const entry of context.quality) {

@@ -3,7 +3,7 @@ import type { InferenceService } from '../inference/inference-service.js';
 import type { Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import { feedbackCommandHandler, retrainAckCommandHandler, retrainCommandHandler } from '../monitor/monitor-commands.js';
-import { MonitorService } from '../monitor/monitor-service.js';
+import { type MonitorDeps, MonitorService } from '../monitor/monitor-service.js';
 import { CommandRouter, type CommandTransport } from '../mqtt/commands.js';
 import { type DeviceTopics, deviceTopics, fleetTopics } from '../mqtt/topics.js';
 import type { StoragePart } from './storage.js';
@@ -23,6 +23,8 @@ export function buildMonitor(
   inference: InferenceService,
   link: { commands: CommandRouter | undefined; transport: CommandTransport; wake: () => void } | undefined,
   log: Logger,
+  metricSources?: MonitorDeps['metricSources'],
+  sourceFigures?: MonitorDeps['sourceFigures'],
 ): MonitorPart | undefined {
   if (!config.monitor.enabled) return undefined;
   const cameras = config.cameras.filter((camera) => camera.enabled).map((camera) => camera.id);
@@ -39,6 +41,8 @@ export function buildMonitor(
       const model = inference.current;
       return model ? cameras.map((cameraId) => ({ cameraId, modelId: model.id, modelVersion: model.version })) : [];
     },
+    ...(metricSources ? { metricSources } : {}),
+    ...(sourceFigures ? { sourceFigures } : {}),
     log: log.child({ module: 'monitor' }),
   });
   const maxItems = config.monitor.maxFeedbackItems;

@@ -1,6 +1,12 @@
 import { modelSchemasForDocs } from '../models/model-docs.js';
+import { driftReferenceResetCommandHandler } from '../drift/drift-commands.js';
+import { driftPayloadSchema } from '../drift/drift-schema.js';
+import type { DriftService } from '../drift/drift-service.js';
 import { monitorSchemasForDocs } from '../monitor/monitor-docs.js';
 import { mqttSchemasMarkdown } from '../mqtt/schema-docs.js';
+import { selfTestCommandHandler } from '../self-test/self-test-command.js';
+import type { SelfTestService } from '../self-test/self-test-service.js';
+import { deviceTopics } from '../mqtt/topics.js';
 import { eventPayloadSchema } from '../storage/event-schema.js';
 import { telemetryCommandHandler } from '../telemetry/telemetry-command-handler.js';
 import { telemetrySampleSchema } from '../telemetry/telemetry-sample.js';
@@ -12,6 +18,15 @@ import { telemetrySampleSchema } from '../telemetry/telemetry-sample.js';
  */
 export function mqttDocsMarkdown(): string {
   const monitor = monitorSchemasForDocs();
+  const device = deviceTopics('<prefix>', '<deviceId>');
+  // Drift: its one topic and one command, beside the monitor's.
+  const driftTopics = [
+    {
+      topic: device.drift,
+      text: 'Each compared window per camera and model version (every monitor.drift.windowSeconds): the drift tests per feature, the verdict, and the label-free precision estimate.',
+      schema: driftPayloadSchema,
+    },
+  ];
   const models = modelSchemasForDocs();
   return mqttSchemasMarkdown({
     telemetry: telemetrySampleSchema,
@@ -22,8 +37,10 @@ export function mqttDocsMarkdown(): string {
         () => Promise.reject(new Error('docs only')),
       ),
       ...monitor.commands,
+      'drift-reference-reset': driftReferenceResetCommandHandler({} as DriftService),
+      'self-test': selfTestCommandHandler({} as SelfTestService),
       ...models.commands,
     },
-    topics: [...monitor.topics, ...models.topics],
+    topics: [...monitor.topics, ...driftTopics, ...models.topics],
   });
 }

@@ -5,6 +5,7 @@ import { geometryOf } from '../inference/loaded-model.js';
 import type { ResolvedModel } from '../inference/model-files.js';
 import type { Picture } from '../inference/picture.js';
 import type { InferenceResult } from '../inference/result.js';
+import type { Frame } from '../ingest/frame.js';
 import { IngestService } from '../ingest/ingest-service.js';
 import type { Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
@@ -25,6 +26,7 @@ export function buildPipeline(
   onResult: (result: InferenceResult, picture: () => Picture) => void,
   recordEvent: (event: AgentEvent) => void,
   log: Logger,
+  onFrame?: (frame: Frame) => void,
 ): PipelinePart {
   const inference = new InferenceService(model, config.inference, log.child({ module: 'inference' }));
   let scheduler: FrameScheduler | undefined;
@@ -36,7 +38,13 @@ export function buildPipeline(
     onCameraStateChange: (change) =>
       recordEvent({ kind: 'camera-state', subject: change.cameraId, code: change.code, detail: { from: change.from, to: change.to } }),
   });
-  scheduler = new FrameScheduler({ slots: () => ingest.slots, models: inference, onResult, log: log.child({ module: 'scheduler' }) });
+  scheduler = new FrameScheduler({
+    slots: () => ingest.slots,
+    models: inference,
+    onResult,
+    ...(onFrame ? { onFrame } : {}),
+    log: log.child({ module: 'scheduler' }),
+  });
   // The scheduler starts before the cameras and so stops after them: it drains their last frames.
   return { inference, scheduler, ingest, services: [inference, scheduler, ingest] };
 }

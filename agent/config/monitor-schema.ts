@@ -98,7 +98,14 @@ export const driftSchema = z
       .default(3600)
       .describe('The reference is captured over this long after a model becomes active on a camera (unless the model ships one).'),
     psi: z.number().positive().default(0.25).describe('A distribution has shifted at PSI at or above this (the conventional "major shift" band).'),
-    ksStatistic: z.number().positive().max(1).default(0.25).describe('A continuous feature has shifted when the KS distance is at least this...'),
+    ksStatistic: z
+      .number()
+      .positive()
+      .max(1)
+      .default(0.5)
+      .describe(
+        'A continuous feature has shifted when the KS distance is at least this (frames in a row are alike, so the distance, not the p-value, guards against false alarms; docs/monitoring.md)...',
+      ),
     ksPValue: z.number().positive().max(1).default(0.001).describe('...and its p-value under this.'),
     minValues: z.number().int().min(5).default(20).describe('Values each side needs before a feature is compared.'),
     minFeatures: z.number().int().min(1).default(2).describe('Features that must shift together for a window to count as drifted.'),

@@ -303,6 +303,21 @@ export class DriftService implements Service {
     return UNCALIBRATED;
   }
 
+  /** The last compared window's figures, for a retrain request's evidence. */
+  figures(key: DriftKey): Record<string, unknown> | null {
+    const state = this.cameras.get(key.cameraId);
+    if (!state?.lastDrift || state.key.modelId !== key.modelId || state.key.modelVersion !== key.modelVersion) return null;
+    return {
+      drifted: state.lastDrift.drifted,
+      consecutive: state.consecutive,
+      driftedFeatures: state.lastDrift.features
+        .filter((feature) => feature.drifted)
+        .map(({ feature, test, value, pValue }) => ({ feature, test, value, pValue })),
+      estimatedPrecision: state.lastEstimate,
+      referenceSource: state.reference?.source ?? null,
+    };
+  }
+
   health(): Health {
     const cameras = [...this.cameras.values()].map((state) => ({
       cameraId: state.key.cameraId,

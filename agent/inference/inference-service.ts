@@ -1,10 +1,18 @@
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
 import { AgentError } from '../errors.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import { LoadedModel, type SessionSettings } from './loaded-model.js';
 import { InferenceThreads } from './session-worker.js';
+import { chooseIntraOpThreads, medianOf, type ThreadTiming, threadCandidates } from './thread-choice.js';
+
+/** Timed runs per candidate thread count (about 1 s in all for YOLOX-nano on 2 cores). */
+const TIMED_RUNS = 12;
 import type { ResolvedModel } from './model-files.js';
+import type { InferenceResult } from './result.js';
+import type { Frame } from '../ingest/frame.js';
 
 /** What the scheduler needs: the model to use for the next frame (it changes on a swap). */
 export interface ActiveModel {
@@ -20,15 +28,20 @@ export class InferenceService implements Service, ActiveModel {
   private readonly loading = new Set<Promise<unknown>>();
   private readonly threads = new InferenceThreads();
 
+  /** The last thread choice: by measurement ('auto') or as configured. */
+  private threadChoice: { chosen: number; measured: boolean; timings: ThreadTiming[] } | undefined;
+  private readonly measuredChoices = new Map<string, { chosen: number; measured: boolean; timings: ThreadTiming[] }>();
+
   constructor(
     private readonly resolved: ResolvedModel,
-    private readonly settings: SessionSettings,
+    private readonly settings: Omit<SessionSettings, 'intraOpThreads'> & { intraOpThreads: number | 'auto' },
     private readonly log: Logger,
+    private readonly cores: number = os.availableParallelism(),
   ) {}
 
   /** LoadedModel.load, tracked so that halt() can wait for its warm-up runs. */
-  private async load(resolved: ResolvedModel): Promise<LoadedModel> {
-    const loading = LoadedModel.load(resolved, this.settings, this.threads);
+  private async loadWith(resolved: ResolvedModel, intraOpThreads: number): Promise<LoadedModel> {
+    const loading = LoadedModel.load(resolved, { ...this.settings, intraOpThreads }, this.threads);
     this.loading.add(loading);
     try {
       const model = await loading;
@@ -36,6 +49,52 @@ export class InferenceService implements Service, ActiveModel {
       return model;
     } finally {
       this.loading.delete(loading);
+    }
+  }
+
+  /**
+   * Loads a model with the configured thread count, or, with 'auto', with each candidate count
+   * timed on this CPU (TIMED_RUNS runs each, alternated so both see the same machine) and keeps
+   * the faster session; a model already timed in this run keeps its count.
+   */
+  private async load(resolved: ResolvedModel): Promise<LoadedModel> {
+    const configured = this.settings.intraOpThreads;
+    if (configured !== 'auto') {
+      this.threadChoice = { chosen: configured, measured: false, timings: [] };
+      return this.loadWith(resolved, configured);
+    }
+    // Each model is timed once per agent run: swapping back and forth between two models
+    // would otherwise load an extra session each time (RSS grew by 26 MB over 20 swaps).
+    const known = this.measuredChoices.get(resolved.manifest.id);
+    if (known) {
+      this.threadChoice = known;
+      return this.loadWith(resolved, known.chosen);
+    }
+    const candidates = threadCandidates(this.cores);
+    const sessions = new Map<number, LoadedModel>();
+    try {
+      for (const threads of candidates) sessions.set(threads, await this.loadWith(resolved, threads));
+      const samples = new Map<number, number[]>(candidates.map((threads) => [threads, []]));
+      for (let round = 0; round < TIMED_RUNS; round++) {
+        for (const threads of round % 2 ? [...candidates].reverse() : candidates) {
+          const started = performance.now();
+          await sessions.get(threads)!.infer(null);
+          samples.get(threads)!.push(performance.now() - started);
+        }
+      }
+      const choice = await chooseIntraOpThreads(candidates, async (threads) => ({
+        threads,
+        msPerRun: Math.round(medianOf(samples.get(threads)!) * 100) / 100,
+        runs: TIMED_RUNS,
+      }));
+      this.threadChoice = { ...choice, measured: true };
+      this.measuredChoices.set(resolved.manifest.id, this.threadChoice);
+      this.log.info({ model: resolved.manifest.id, chosen: choice.chosen, timings: choice.timings }, 'inference threads chosen by measurement');
+      const kept = sessions.get(choice.chosen)!;
+      sessions.delete(choice.chosen);
+      return kept;
+    } finally {
+      for (const other of sessions.values()) await this.release(other);
     }
   }
 
@@ -60,7 +119,7 @@ export class InferenceService implements Service, ActiveModel {
     this.model = await this.load(this.resolved);
     const { providers } = this.model;
     this.log.info(
-      { model: this.model.id, version: this.model.version, file: this.resolved.modelPath, threads: this.settings.intraOpThreads, providers },
+      { model: this.model.id, version: this.model.version, file: this.resolved.modelPath, threads: this.threadChoice?.chosen, providers },
       'model loaded',
     );
     const wanted = this.settings.executionProviders.filter((provider) => provider !== 'cpu');
@@ -100,6 +159,24 @@ export class InferenceService implements Service, ActiveModel {
     return this.model ? { id: this.model.id, version: this.model.version } : undefined;
   }
 
+  /**
+   * One frame outside the cameras' flow (the self-test's golden images): it waits for a free
+   * lane of the serving model, as a camera frame would, so the frame path is never blocked.
+   */
+  async runStill(frame: Frame): Promise<InferenceResult> {
+    for (;;) {
+      const model = this.model;
+      if (!model) throw new AgentError('INFERENCE_FAILED', 'no model is serving');
+      if (model.canPrepare) return model.infer(frame);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  /** The serving model's files and manifest (its extras: drift reference, calibration, golden samples). */
+  get currentFiles(): ResolvedModel | undefined {
+    return this.model?.resolved;
+  }
+
   async stop(): Promise<void> {
     const model = this.model;
     this.model = undefined;
@@ -111,7 +188,13 @@ export class InferenceService implements Service, ActiveModel {
     return {
       ok: this.model !== undefined,
       state: this.model ? 'ready' : 'not loaded',
-      detail: { model: this.current, swaps: this.swaps },
+      detail: {
+        model: this.current,
+        swaps: this.swaps,
+        ...(this.threadChoice
+          ? { threads: this.threadChoice.chosen, threadsBy: this.threadChoice.measured ? 'measurement' : 'config', threadTimings: this.threadChoice.timings }
+          : {}),
+      },
     };
   }
 }

@@ -36,6 +36,8 @@ export interface MonitorDeps {
    * that has new figures calls evaluateKey().
    */
   metricSources?: Partial<Record<AlertMetric, (key: ModelKey, rule: AlertRule) => Observation | null>>;
+  /** The latest figures behind a source metric, carried as a retrain request's evidence. */
+  sourceFigures?: Partial<Record<AlertMetric, (key: ModelKey) => Record<string, unknown> | null>>;
   now?: () => number;
   log: Logger;
 }
@@ -177,6 +179,11 @@ export class MonitorService implements Service {
     }
   }
 
+  /** Re-evaluates every active camera and model now (a metric source about the model itself has new figures). */
+  evaluateActive(): void {
+    if (this.stores) for (const key of this.deps.activeKeys()) this.evaluate(key);
+  }
+
   /** Re-evaluates one camera and model now (a metric source has new figures). */
   evaluateKey(key: ModelKey): void {
     if (this.stores) this.evaluate(key);
@@ -264,6 +271,9 @@ export class MonitorService implements Service {
       timeRange: { from: figures?.windows.labels.from ?? null, to: figures?.windows.labels.to ?? null },
       evidenceSampleIds: stores.evidenceIds(key),
     };
+    const figuresOf = alert ? this.deps.sourceFigures?.[alert.metric] : undefined;
+    const sourceFigures = figuresOf?.(key);
+    if (sourceFigures) evidence.sourceFigures = sourceFigures;
     const request = stores.retrain.raise({ ...key, requestId: crypto.randomUUID(), trigger, reason, raisedAt: now, evidence }, actor);
     this.publishRetrain(request, true);
     this.emit({

@@ -120,6 +120,12 @@ export const retrainEvidenceSchema = z.strictObject({
     .describe('The figures with their intervals and label counts, and the confusion table, when it was raised.'),
   timeRange: z.strictObject({ from: z.string().nullable(), to: z.string().nullable() }).describe('Capture times of the labelled frames the figures rest on.'),
   evidenceSampleIds: z.array(z.string()).describe('Evidence samples of this camera and model (disputed first), to pull with evidence-get.'),
+  sourceFigures: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe(
+      "When a rule on another subsystem's metric fired it: that subsystem's latest figures (drift: the last window's verdict, drifted features and label-free estimate).",
+    ),
 });
 
 export const retrainPayloadSchema = z

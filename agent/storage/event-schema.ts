@@ -22,6 +22,8 @@ export const eventKinds = [
   'retrain-acknowledged',
   'retrain-superseded',
   'evidence-pruned',
+  'self-test-failed',
+  'self-test-passed',
 ] as const;
 
 export type EventKind = (typeof eventKinds)[number];

@@ -33,7 +33,7 @@ const EMERGENCY_STEP_ROWS = 200;
 const EMERGENCY_VACUUM_PAGES = 64;
 
 interface PrunableTable {
-  name: 'results' | 'telemetry' | 'events' | 'quality' | 'feedback' | 'alerts' | 'retrain_transitions';
+  name: 'results' | 'telemetry' | 'events' | 'quality' | 'drift_windows' | 'feedback' | 'alerts' | 'retrain_transitions';
   timeColumn: string;
   maxAgeMs: number;
 }
@@ -53,7 +53,16 @@ export class RetentionService implements Service {
   private emergencyWanted = false;
   private lastEmergencyAt = 0;
   private stopped = false;
-  private pruned: Record<PrunableTable['name'], number> = { results: 0, telemetry: 0, events: 0, quality: 0, feedback: 0, alerts: 0, retrain_transitions: 0 };
+  private pruned: Record<PrunableTable['name'], number> = {
+    results: 0,
+    telemetry: 0,
+    events: 0,
+    quality: 0,
+    drift_windows: 0,
+    feedback: 0,
+    alerts: 0,
+    retrain_transitions: 0,
+  };
   private passes = 0;
   private lastError: string | undefined;
 
@@ -102,6 +111,7 @@ export class RetentionService implements Service {
         { name: 'events', timeColumn: 'at', maxAgeMs: this.deps.config.eventsDays * DAY_MS },
         // The quality log ages like telemetry; ground truth and its consequences like events.
         { name: 'quality', timeColumn: 'at', maxAgeMs: this.deps.config.telemetryDays * DAY_MS },
+        { name: 'drift_windows', timeColumn: 'at', maxAgeMs: this.deps.config.telemetryDays * DAY_MS },
         { name: 'feedback', timeColumn: 'received_at', maxAgeMs: this.deps.config.eventsDays * DAY_MS },
         { name: 'alerts', timeColumn: 'raised_at', maxAgeMs: this.deps.config.eventsDays * DAY_MS },
         { name: 'retrain_transitions', timeColumn: 'at', maxAgeMs: this.deps.config.eventsDays * DAY_MS },

@@ -3,6 +3,7 @@ import os from 'node:os';
 import si from 'systeminformation';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { DeviceSensors } from './device-sensors.js';
 import type { TelemetrySample } from './telemetry-sample.js';
 
 /** A hung sensor read (some boards block on i2c) must not hold the telemetry tick. */
@@ -29,17 +30,27 @@ export class SystemSampler {
   private readonly startedAt = Date.now();
   private readonly failed = new Set<string>();
 
+  private readonly sensors: DeviceSensors;
+
   constructor(
     private readonly dataDir: string,
     private readonly log: Logger,
-  ) {}
+    sysfsRoot = '/sys',
+  ) {
+    this.sensors = new DeviceSensors(sysfsRoot, (file, error) => {
+      if (this.failed.has(file)) return;
+      this.failed.add(file);
+      this.log.warn({ file, err: errorMessage(error) }, 'a device sensor cannot be read');
+    });
+  }
 
   async sample(): Promise<TelemetrySample['system']> {
-    const [load, temperature, memory, disk] = await Promise.all([
+    const [load, temperature, memory, disk, sensors] = await Promise.all([
       this.call('currentLoad', within(si.currentLoad(), undefined)),
       this.call('cpuTemperature', within(si.cpuTemperature(), undefined)),
       this.call('mem', within(si.mem(), undefined)),
       this.call('statfs', within(fs.statfs(this.dataDir), undefined)),
+      this.call('sensors', within(this.sensors.read(), undefined)),
     ]);
     const celsius = temperature?.main;
     return {
@@ -53,6 +64,7 @@ export class SystemSampler {
       uptimeSeconds: Math.round(os.uptime()),
       agentUptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       agentRssBytes: process.memoryUsage.rss(),
+      sensors: sensors ?? [],
     };
   }
 

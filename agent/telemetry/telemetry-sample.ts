@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sensorReadingSchema } from './device-sensors.js';
 
 /**
  * One telemetry sample: stored in the `telemetry` table (as this JSON, plus a few columns for
@@ -33,6 +34,10 @@ export const telemetrySampleSchema = z.object({
     uptimeSeconds: z.number().nonnegative().describe('Machine uptime.'),
     agentUptimeSeconds: z.number().nonnegative(),
     agentRssBytes: z.number().int().nonnegative().describe('Resident memory of the agent process.'),
+    sensors: z
+      .array(sensorReadingSchema)
+      .optional()
+      .describe("The box's hwmon and IIO sensors (temperature, humidity, pressure, accelerometer, gyroscope, magnetometer); empty where it has none."),
   }),
   pipeline: z.object({
     fps: z.number().nonnegative().describe('Results per second over the interval, all cameras.'),

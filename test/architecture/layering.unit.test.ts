@@ -23,7 +23,8 @@ const ALLOWED_VALUE_IMPORTS: Record<string, readonly string[]> = {
   quantize: ['inference', 'ingest', 'config', 'log'],
   lifecycle: ['config', 'log'],
   monitor: ['storage', 'mqtt', 'config', 'log'],
-  drift: ['storage', 'ingest', 'config', 'log'],
+  drift: ['storage', 'mqtt', 'ingest', 'config', 'log'],
+  'self-test': ['mqtt', 'config', 'log'],
   // model updates (agent/models/)
   models: ['inference', 'ingest', 'storage', 'mqtt', 'config', 'log'],
 };

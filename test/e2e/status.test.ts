@@ -1,3 +1,4 @@
+import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -43,6 +44,11 @@ describe('cctv-agent status, from local files only', () => {
     expect(running.code, running.err).toBe(0);
     expect(running.out).toMatch(/^cctv-agent status-test: running \(pid \d+/);
     expect(running.out).toContain('model: yolox-nano-int8@1.0.0');
+    // The thread count was chosen by timing 1 and 2 threads at start (issue #19), logged and shown.
+    const chosen = agent.logs.find((line) => line.msg === 'inference threads chosen by measurement')!;
+    expect(chosen).toBeDefined();
+    expect((chosen['timings'] as unknown[]).length).toBe(Math.min(2, os.availableParallelism()));
+    expect(running.out).toMatch(new RegExp(`inference threads: ${String(chosen['chosen'])} \\(measured: 1 thread [\\d.]+ ms`));
     expect(running.out).toMatch(/highway\s+streaming/);
     expect(running.out).toMatch(/broken\s+(backoff|starting)\s.*SOURCE_REFUSED/);
     expect(running.out).toContain('mqtt: off');

@@ -40,7 +40,9 @@ describe('model bundle verification', () => {
     const verified = await verify(bundle);
     expect(verified.keyId).toBe(key.id);
     expect(verified.manifest.version).toBe('1.1.0');
-    expect(verified.manifest.bundle.files.map((file) => file.path).sort()).toEqual(['coco-labels.txt', 'yolox-nano-int8.onnx']);
+    // The model, its labels, and the extras the shipped manifest names (its golden samples).
+    expect(verified.manifest.bundle.files.map((file) => file.path)).toEqual(expect.arrayContaining(['coco-labels.txt', 'yolox-nano-int8.onnx']));
+    expect(verified.manifest.golden?.file).toBe('yolox-nano-int8.golden.json');
     expect(verified.labels).toHaveLength(80);
   });
 
