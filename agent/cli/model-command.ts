@@ -11,6 +11,7 @@ import { DEFAULT_OPTIONS, prepareModel } from '../quantize/quantize.js';
 import { runQuantizeJob } from '../quantize/run.js';
 import type { CliIo } from './io.js';
 import { MODEL_BUNDLE_USAGE } from './model-bundle-command.js';
+import { MODEL_PULL_USAGE } from './model-pull-command.js';
 import { MODEL_PUSH_USAGE } from './model-push-command.js';
 import { MODEL_REGISTRY_USAGE } from './model-registry-command.js';
 
@@ -19,7 +20,7 @@ export const MODEL_USAGE = `usage:
   cctv-agent model layers FLOAT.onnx
   cctv-agent model run IMAGE... [--model ID | --manifest FILE] [--config FILE] [--json]
 model bundles and updates (docs/model-updates.md):
-${MODEL_BUNDLE_USAGE}${MODEL_PUSH_USAGE}${MODEL_REGISTRY_USAGE}
+${MODEL_BUNDLE_USAGE}${MODEL_PUSH_USAGE}${MODEL_PULL_USAGE}${MODEL_REGISTRY_USAGE}
 SOURCE (calibration frames, made by ffmpeg exactly as the agent makes them):
   --images DIR                 every .jpg/.png/.bmp/.webp in DIR, by name
   --video FILE [--seconds even|odd|all] [--fps N]
@@ -164,6 +165,8 @@ export async function modelCommand(argv: string[], io: CliIo): Promise<number> {
         return await (await import('./model-bundle-command.js')).modelBundleCommand(subcommand, rest, io);
       case 'push':
         return await (await import('./model-push-command.js')).modelPushCommand(rest, io);
+      case 'pull':
+        return await (await import('./model-pull-command.js')).modelPullCommand(rest, io);
       case 'list':
       case 'history':
       case 'activate':
@@ -176,7 +179,7 @@ export async function modelCommand(argv: string[], io: CliIo): Promise<number> {
       default:
         throw new AgentError(
           'USAGE',
-          `unknown model command "${subcommand ?? ''}" (expected quantize, layers, run, keygen, pack, sign, verify, push, list, history, activate or rollback)\n${MODEL_USAGE}`,
+          `unknown model command "${subcommand ?? ''}" (expected quantize, layers, run, keygen, pack, sign, verify, push, pull, list, history, activate or rollback)\n${MODEL_USAGE}`,
         );
     }
   } catch (error) {

@@ -96,6 +96,7 @@ export async function writeBundle(dir: string, names: string[], out: string): Pr
     ...names.filter((n) => n !== MANIFEST_NAME && n !== SIGNATURE_NAME),
   ];
   const tmp = `${out}.tmp`;
+  fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
   await tar.c({ file: tmp, cwd: dir, portable: true, noDirRecurse: true }, ordered);
   fs.renameSync(tmp, out);
 }
