@@ -3,6 +3,7 @@ import { buildCounting, countedCameras } from './compose/counting.js';
 import { buildDrift } from './compose/drift.js';
 import { buildEvidence } from './compose/evidence.js';
 import { buildLink } from './compose/link.js';
+import { buildModels } from './compose/models.js';
 import { buildSelfTest } from './compose/self-test.js';
 import { buildMonitor } from './compose/monitor.js';
 import { buildPipeline } from './compose/pipeline.js';
@@ -17,7 +18,8 @@ import type { Service } from './lifecycle/service.js';
 import type { Logger } from './log/logger.js';
 import type { SelfTestService } from './self-test/self-test-service.js';
 import { pingCommandHandler, statusCommandHandler } from './mqtt/builtin-commands.js';
-import { deviceTopics } from './mqtt/topics.js';
+import { bootModel } from './models/boot-model.js';
+import { deviceTopics, fleetTopics } from './mqtt/topics.js';
 import { PipelineStats } from './telemetry/pipeline-stats.js';
 import { STATUS_FILE_NAME, StatusFile } from './telemetry/status-file.js';
 import { StatusLineService } from './telemetry/status-line.js';
@@ -26,7 +28,7 @@ import { telemetryCommandHandler } from './telemetry/telemetry-command-handler.j
 import { TelemetryService } from './telemetry/telemetry-service.js';
 
 /** Who asked for a model swap; it is recorded with the swap's event. */
-export type SwapTrigger = 'sighup' | 'mqtt' | 'cli' | 'rollback';
+export type SwapTrigger = 'sighup' | 'mqtt' | 'cli' | 'rollback' | 'update' | 'restart';
 
 export interface Agent {
   runner: ServiceRunner;
@@ -53,13 +55,16 @@ export interface BuildOptions {
  * runs in reverse): storage before its writers, the link before the drain, the model and its
  * scheduler before the cameras that feed them, the status file first and last.
  */
-export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logger, options: BuildOptions = {}): Agent {
+export function buildAgent(config: AgentConfig, configModel: ResolvedModel, log: Logger, options: BuildOptions = {}): Agent {
   const topics = deviceTopics(config.mqtt.topicPrefix, config.deviceId);
   // The link reads the outbox through `store`, built next: the getter runs only once started.
   let store: ReturnType<typeof buildStorage> | undefined;
   const linkPart = buildLink(config, topics, () => store!.storage.outbox, log);
   store = buildStorage(config, { topics, publishing: linkPart !== undefined, onCommitted: linkPart ? () => linkPart.drain.wake() : undefined }, log);
   const { storage, events, condition, writer, databaseFile } = store;
+  // Model updates: a version an update made active outlives restarts, so it is the one to start with.
+  const model = config.modelUpdates.enabled ? bootModel(databaseFile, configModel, log.child({ module: 'models' })) : configModel;
+  let runningModel = model;
 
   const stats = new PipelineStats();
   // counting (issue #18): tracks and counts each result before it is stored, so results carry track ids.
@@ -134,6 +139,50 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     log,
   );
 
+  const swapModel: Agent['swapModel'] = async (resolved, trigger) => {
+    try {
+      const outcome = await inference.swapTo(resolved);
+      runningModel = resolved;
+      events.record({ kind: 'model-swapped', subject: resolved.manifest.id, detail: { ...outcome, trigger } });
+      // A newer model answers the retrain requests pending for the one it replaced.
+      const active = inference.current;
+      if (active) monitorPart?.monitor.modelActivated(active);
+      if (trigger === 'sighup' || trigger === 'mqtt') modelsPart?.service.followSwap(trigger);
+      return outcome;
+    } catch (error) {
+      events.record({
+        kind: 'model-rejected',
+        subject: resolved.manifest.id,
+        code: isAgentError(error) ? error.code : 'MODEL_LOAD_FAILED',
+        detail: { message: errorMessage(error), trigger },
+      });
+      throw error;
+    }
+  };
+  const modelsPart = buildModels(
+    config,
+    topics,
+    fleetTopics(config.mqtt.topicPrefix),
+    store,
+    {
+      configModel,
+      running: () => runningModel,
+      swap: (resolved, trigger) => swapModel(resolved, trigger),
+      pendingRetrain: () => {
+        const active = inference.current;
+        return (
+          active !== undefined &&
+          (monitorPart?.monitor
+            .snapshot()
+            .retrain.some((request) => request.state === 'pending' && request.modelId === active.id && request.modelVersion === active.version) ??
+            false)
+        );
+      },
+    },
+    linkPart ? { commands: linkPart.commands, transport: linkPart.link, wake: () => linkPart.drain.wake() } : undefined,
+    log,
+  );
+
   const telemetry = new TelemetryService({
     db: () => storage.db,
     deviceId: config.deviceId,
@@ -203,6 +252,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
     ...pipeline.services,
     // After the pipeline: its first run uses the live session.
     ...(selfTest ? [selfTest] : []),
+    ...(modelsPart?.services ?? []),
     telemetry,
     ...terminal,
   ];
@@ -218,24 +268,7 @@ export function buildAgent(config: AgentConfig, model: ResolvedModel, log: Logge
       return ingest.reconfigure(cameras);
     },
     haltInference: () => inference.halt(),
-    swapModel: async (resolved, trigger) => {
-      try {
-        const outcome = await inference.swapTo(resolved);
-        events.record({ kind: 'model-swapped', subject: resolved.manifest.id, detail: { ...outcome, trigger } });
-        // A newer model answers the retrain requests pending for the one it replaced.
-        const active = inference.current;
-        if (active) monitorPart?.monitor.modelActivated(active);
-        return outcome;
-      } catch (error) {
-        events.record({
-          kind: 'model-rejected',
-          subject: resolved.manifest.id,
-          code: isAgentError(error) ? error.code : 'MODEL_LOAD_FAILED',
-          detail: { message: errorMessage(error), trigger },
-        });
-        throw error;
-      }
-    },
+    swapModel,
     isAlive: (maxSilenceMs) =>
       Date.now() - scheduler.lastResultAt < maxSilenceMs ||
       // No result lately is fine while every camera is in a state that ends by itself or needs a

@@ -76,6 +76,32 @@ export const errorFixes = {
   QUANTIZE_NO_FRAMES: 'the calibration source gave no frames: check the folder holds images, the video decodes, or the camera sends pictures',
   QUANTIZE_UNKNOWN_LAYER: 'use a layer name the model has (`cctv-agent model layers MODEL` lists them)',
   QUANTIZE_SOURCE_FAILED: 'the calibration source could not be read: check its path or camera id and the ffmpeg message',
+  // Model updates (agent/models/, docs/model-updates.md)
+  MODEL_BUNDLE_INVALID:
+    'the bundle is not a model bundle (a tar with manifest.json, its signature and the files it names): pack it with `cctv-agent model pack`',
+  MODEL_BUNDLE_UNSAFE_PATH:
+    'the bundle holds an entry with "..", an absolute path, a link or a device: it is refused; pack it again with `cctv-agent model pack`',
+  MODEL_BUNDLE_TOO_LARGE: 'the bundle is larger than modelUpdates.maxBundleMB: raise the limit knowingly or ship a smaller bundle',
+  MODEL_BUNDLE_TRUNCATED: 'the bundle or one of its files is shorter or longer than announced: send or download it again',
+  MODEL_BUNDLE_HASH_MISMATCH:
+    'a file of the bundle does not match its sha256 in the manifest (or the bundle its announced sha256): send it again from the source; if it repeats, it was altered',
+  MODEL_BUNDLE_UNSIGNED: 'sign the bundle (`cctv-agent model sign`) with a key listed in modelUpdates.trustedKeys; only a lab sets modelUpdates.allowUnsigned',
+  MODEL_BUNDLE_SIGNATURE_INVALID:
+    'the signature does not match the manifest: the manifest was changed after signing, or signed with another key; sign it again',
+  MODEL_BUNDLE_KEY_UNKNOWN: 'add the public key (`cctv-agent model keygen` prints it) to modelUpdates.trustedKeys, or sign with a trusted key',
+  MODEL_INPUT_INCOMPATIBLE:
+    "the new model's input (name, size, layout, dtype) differs from the running one: the camera pipeline would need a restart; ship a model with the same input",
+  MODEL_LABELS_INCOMPATIBLE: "the new model's label count differs from the running one's, or its vehicleTypes name labels it lacks: fix the manifest's labels",
+  MODEL_DOWNGRADE: 'the version is not newer than one this device already ran: bump the version, or go back with `cctv-agent model rollback`',
+  MODEL_VERSION_NOT_FOUND: 'name a version the registry holds (`cctv-agent model list`)',
+  MODEL_UPDATE_BUSY: 'another update of this model is in flight: wait for it to finish (see <prefix>/<deviceId>/model/state)',
+  MODEL_PUSH_CHUNK_INVALID: 'a chunk failed its checksum, is out of range or came for another push: the sender resends it',
+  MODEL_PUSH_CHUNK_MISSING: 'the push ended with chunks missing: push again, only the missing chunks are sent',
+  MODEL_PUSH_ABANDONED: 'no chunk arrived within modelUpdates.push.idleTimeoutSeconds: push again to resume',
+  MODEL_PULL_HTTP_STATUS: 'the server answered the download with an error status (e.g. 404): check the URL in the announcement or command',
+  MODEL_PULL_FAILED: 'the download could not reach the server or broke off: check the URL and the network; the next attempt resumes from the .part',
+  MODEL_PULL_TIMEOUT: 'the download stalled for modelUpdates.pull.timeoutSeconds: check the network and the server; the next attempt resumes',
+  MODEL_KEY_INVALID: 'give a key file written by `cctv-agent model keygen` (PEM ed25519)',
   STARTUP_ABORTED: 'shutdown was requested during startup; nothing to fix',
   STARTUP_FAILED: 'see the error of the subsystem that failed to start',
   SHUTDOWN_INCOMPLETE: 'a subsystem did not stop in time: see the log for which one',

@@ -10,12 +10,17 @@ import { quantizableConvs } from '../quantize/graph.js';
 import { DEFAULT_OPTIONS, prepareModel } from '../quantize/quantize.js';
 import { runQuantizeJob } from '../quantize/run.js';
 import type { CliIo } from './io.js';
+import { MODEL_BUNDLE_USAGE } from './model-bundle-command.js';
+import { MODEL_PULL_USAGE } from './model-pull-command.js';
+import { MODEL_PUSH_USAGE } from './model-push-command.js';
+import { MODEL_REGISTRY_USAGE } from './model-registry-command.js';
 
 export const MODEL_USAGE = `usage:
   cctv-agent model quantize --model FLOAT.onnx --out INT8.onnx SOURCE [options]
   cctv-agent model layers FLOAT.onnx
   cctv-agent model run IMAGE... [--model ID | --manifest FILE] [--config FILE] [--json]
-
+model bundles and updates (docs/model-updates.md):
+${MODEL_BUNDLE_USAGE}${MODEL_PUSH_USAGE}${MODEL_PULL_USAGE}${MODEL_REGISTRY_USAGE}
 SOURCE (calibration frames, made by ffmpeg exactly as the agent makes them):
   --images DIR                 every .jpg/.png/.bmp/.webp in DIR, by name
   --video FILE [--seconds even|odd|all] [--fps N]
@@ -153,12 +158,29 @@ export async function modelCommand(argv: string[], io: CliIo): Promise<number> {
         return layers(rest, io);
       case 'run':
         return await (await import('./model-run-command.js')).modelRunCommand(rest, io);
+      case 'keygen':
+      case 'pack':
+      case 'sign':
+      case 'verify':
+        return await (await import('./model-bundle-command.js')).modelBundleCommand(subcommand, rest, io);
+      case 'push':
+        return await (await import('./model-push-command.js')).modelPushCommand(rest, io);
+      case 'pull':
+        return await (await import('./model-pull-command.js')).modelPullCommand(rest, io);
+      case 'list':
+      case 'history':
+      case 'activate':
+      case 'rollback':
+        return await (await import('./model-registry-command.js')).modelRegistryCommand(subcommand, rest, io);
       case 'help':
       case '--help':
         io.out.write(MODEL_USAGE);
         return ExitCode.OK;
       default:
-        throw new AgentError('USAGE', `unknown model command "${subcommand ?? ''}" (expected quantize, layers or run)\n${MODEL_USAGE}`);
+        throw new AgentError(
+          'USAGE',
+          `unknown model command "${subcommand ?? ''}" (expected quantize, layers, run, keygen, pack, sign, verify, push, pull, list, history, activate or rollback)\n${MODEL_USAGE}`,
+        );
     }
   } catch (error) {
     if (isAgentError(error)) {

@@ -3,7 +3,8 @@ import type { AgentConfig } from '../config/schema.js';
 import { type DriftKey, type DriftModel, DriftService } from '../drift/drift-service.js';
 import type { InferenceService } from '../inference/inference-service.js';
 import { geometryOf } from '../inference/loaded-model.js';
-import type { ResolvedModel } from '../inference/model-files.js';
+import { locateManifestFile, type ResolvedModel } from '../inference/model-files.js';
+import { defaultAssetsDir } from '../paths.js';
 import type { Logger } from '../log/logger.js';
 import type { MonitorService } from '../monitor/monitor-service.js';
 import type { CommandRouter } from '../mqtt/commands.js';
@@ -12,8 +13,8 @@ import { driftReferenceResetCommandHandler } from '../drift/drift-commands.js';
 import type { StoragePart } from './storage.js';
 
 /** A file a manifest names, relative to the manifest's own directory. */
-export function manifestExtra(model: ResolvedModel, extra: { file: string } | undefined): string | undefined {
-  return extra ? path.resolve(path.dirname(model.manifestPath), extra.file) : undefined;
+export function manifestExtra(model: ResolvedModel, extra: { file: string } | undefined, assetsDir: string): string | undefined {
+  return extra ? (locateManifestFile(extra.file, model.manifestPath, assetsDir) ?? path.resolve(path.dirname(model.manifestPath), extra.file)) : undefined;
 }
 
 /**
@@ -31,6 +32,7 @@ export function buildDrift(
   log: Logger,
 ): DriftService | undefined {
   if (!config.monitor.enabled || !config.monitor.drift.enabled) return undefined;
+  const assetsDir = config.model.assetsDir ?? defaultAssetsDir();
   let lastFiles: ResolvedModel | undefined;
   let active: DriftModel | undefined;
   const drift = new DriftService({
@@ -49,8 +51,8 @@ export function buildDrift(
         active = files && {
           id: files.manifest.id,
           version: files.manifest.version,
-          referenceFile: manifestExtra(files, files.manifest.referenceStatistics),
-          calibrationFile: manifestExtra(files, files.manifest.calibration),
+          referenceFile: manifestExtra(files, files.manifest.referenceStatistics, assetsDir),
+          calibrationFile: manifestExtra(files, files.manifest.calibration, assetsDir),
         };
       }
       return active;

@@ -1,4 +1,5 @@
 import { countingSchemasForDocs } from '../counting/counting-commands.js';
+import { modelSchemasForDocs } from '../models/model-docs.js';
 import { driftReferenceResetCommandHandler } from '../drift/drift-commands.js';
 import { driftPayloadSchema } from '../drift/drift-schema.js';
 import type { DriftService } from '../drift/drift-service.js';
@@ -30,6 +31,7 @@ export function mqttDocsMarkdown(): string {
   ];
   // counting (issue #18)
   const counting = countingSchemasForDocs();
+  const models = modelSchemasForDocs();
   return mqttSchemasMarkdown({
     telemetry: telemetrySampleSchema,
     events: eventPayloadSchema,
@@ -44,7 +46,8 @@ export function mqttDocsMarkdown(): string {
       ...counting.commands,
       // Evidence samples (#15).
       ...evidenceCommandsForDocs(),
+      ...models.commands,
     },
-    topics: [...monitor.topics, ...driftTopics, ...counting.topics],
+    topics: [...monitor.topics, ...driftTopics, ...counting.topics, ...models.topics],
   });
 }

@@ -35,7 +35,7 @@ export function buildSelfTest(
             version: files.manifest.version,
             modelPath: files.modelPath,
             sha256: files.manifest.sha256,
-            goldenFile: manifestExtra(files, files.manifest.golden),
+            goldenFile: manifestExtra(files, files.manifest.golden, config.model.assetsDir ?? defaultAssetsDir()),
           }
         : undefined;
     },

@@ -57,6 +57,28 @@ const classificationOutput = z.strictObject({
   topK: z.number().int().min(1).max(100).default(5),
 });
 
+/** A file carried by a model bundle: a plain name (no directory), its size and sha256. */
+const bundleFileSchema = z.strictObject({
+  path: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, { error: 'a plain file name: letters, digits, ".", "_" or "-", no directory' })
+    .describe('Name of the file inside the bundle.'),
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+const bundleSchema = z.strictObject({
+  format: z.literal(1).describe('The bundle format version.'),
+  files: z
+    .array(bundleFileSchema)
+    .min(1)
+    .max(32)
+    .describe('Every file of the bundle besides the manifest and its signature; the signature covers these hashes.'),
+  createdAt: z.string().optional().describe('When the bundle was packed (ISO 8601).'),
+});
+
+export type BundleFile = z.output<typeof bundleFileSchema>;
+
 const base = {
   schemaVersion: z.literal(1),
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, { error: 'lower-case letters, digits, ".", "_" or "-"' }),
@@ -85,6 +107,7 @@ const base = {
     .strictObject({ file: z.string().min(1) })
     .optional()
     .describe('Golden samples: images with their expected detections, for the self-test.'),
+  bundle: bundleSchema.optional().describe('Present in a model bundle (docs/model-updates.md): the format and every file the bundle carries.'),
 };
 
 export const manifestSchema = z.discriminatedUnion('task', [

@@ -26,10 +26,18 @@ function defaultManifestPath(name: string, assetsDir: string): string {
   return DERIVED_MANIFESTS.has(name) && fs.existsSync(derived) ? derived : path.join(manifestsDir(), name);
 }
 
-function locate(file: string, manifestPath: string, assetsDir: string): string | undefined {
+/**
+ * A file a manifest names: absolute, or beside the manifest, or in the assets directory, or
+ * beside the shipped manifests (so a copy of a shipped manifest still finds the shipped golden
+ * samples its relative paths name).
+ */
+export function locateManifestFile(file: string, manifestPath: string, assetsDir: string): string | undefined {
   if (path.isAbsolute(file)) return fs.existsSync(file) ? file : undefined;
-  return [path.join(path.dirname(manifestPath), file), path.join(assetsDir, file)].find((candidate) => fs.existsSync(candidate));
+  return [path.join(path.dirname(manifestPath), file), path.join(assetsDir, file), path.join(manifestsDir(), file)].find((candidate) =>
+    fs.existsSync(candidate),
+  );
 }
+const locate = locateManifestFile;
 
 export function readManifest(manifestPath: string): ModelManifest {
   let raw: unknown;

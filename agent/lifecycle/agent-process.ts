@@ -98,7 +98,7 @@ export class AgentProcess {
       log.error({ err: error }, 'startup failed');
       return this.failStartup(error);
     }
-    const model = `${initial.model.manifest.id}@${initial.model.manifest.version}`;
+    const model = `${this.agent.model.manifest.id}@${this.agent.model.manifest.version}`;
     const cameras = initial.config.cameras.length;
     log.info({ model, database: this.agent.databaseFile, cameras }, 'cctv-agent running');
     this.notifier.ready(`running: ${cameras} camera(s), model ${model}`);

@@ -115,3 +115,22 @@ export function isAllowedResponseTopic(topics: DeviceTopics, topic: string): boo
     topics.counts,
   ].includes(topic);
 }
+
+// Model updates (agent/models/): a push's chunks, acknowledgements and outcome, under the device's namespace.
+export interface ModelPushTopics {
+  /** The device's subscription for every push's chunks: <base>/model/push/+/chunk/+ */
+  chunkFilter: string;
+  chunk(transferId: string, index: number): string;
+  ack(transferId: string): string;
+  result(transferId: string): string;
+}
+
+export function modelPushTopics(topics: DeviceTopics): ModelPushTopics {
+  const push = `${topics.base}/model/push`;
+  return {
+    chunkFilter: `${push}/+/chunk/+`,
+    chunk: (transferId, index) => `${push}/${transferId}/chunk/${index}`,
+    ack: (transferId) => `${push}/${transferId}/ack`,
+    result: (transferId) => `${push}/${transferId}/result`,
+  };
+}

@@ -217,7 +217,63 @@ export const migrations: ReadonlyArray<{ version: number; description: string; s
       CREATE INDEX drift_windows_at ON drift_windows (at);
     `,
   },
-  // counting (issue #18). Numbered 5: version 4 belongs to another branch; the lead renumbers at merge.
+  // Model updates (agent/models/, docs/model-updates.md)
+  {
+    version: 4,
+    description: 'model updates: the registry of model versions, its audit log, transfers in flight',
+    sql: `
+      -- Every model version this device has held, one row each; the state moves
+      -- downloading -> downloaded -> verified -> active -> previous -> retired, or to rejected.
+      CREATE TABLE model_versions (
+        model_id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        state TEXT NOT NULL,
+        dir TEXT,
+        bundle_sha256 TEXT,
+        bundle_bytes INTEGER,
+        key_id TEXT,
+        source TEXT NOT NULL,
+        error_code TEXT,
+        created_at INTEGER NOT NULL,
+        state_at INTEGER NOT NULL,
+        activated_at INTEGER,
+        PRIMARY KEY (model_id, version)
+      ) WITHOUT ROWID;
+      CREATE INDEX model_versions_state ON model_versions (state);
+      -- The audit log: one row per lifecycle step of an update, from its trigger to its outcome.
+      CREATE TABLE model_audit (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        update_id TEXT NOT NULL,
+        model_id TEXT,
+        version TEXT,
+        step TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        code TEXT,
+        detail TEXT
+      );
+      CREATE INDEX model_audit_at ON model_audit (at);
+      CREATE INDEX model_audit_update ON model_audit (update_id, id);
+      -- Transfers in flight (push over MQTT, pull over HTTP): what a restart resumes or cleans up.
+      CREATE TABLE model_transfers (
+        transfer_id TEXT PRIMARY KEY,
+        update_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        chunk_size INTEGER NOT NULL,
+        chunks INTEGER NOT NULL,
+        received BLOB NOT NULL,
+        url TEXT,
+        activate INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
+  // counting (issue #18). Version 5, after the model registry's 4.
   {
     version: 5,
     description: 'counting: interval counts per line, direction and type; count comparisons with reference counters',

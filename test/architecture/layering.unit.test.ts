@@ -29,6 +29,8 @@ const ALLOWED_VALUE_IMPORTS: Record<string, readonly string[]> = {
   // counting (issue #18)
   tracking: [],
   counting: ['tracking', 'storage', 'mqtt', 'config', 'log'],
+  // model updates (agent/models/)
+  models: ['inference', 'ingest', 'storage', 'mqtt', 'config', 'log'],
 };
 const ROOT = new Set(['daemon.ts', 'compose', 'cli']);
 
