@@ -17,7 +17,7 @@
  *   BENCH_PARTS=false-alarms BENCH_MINUTES=30 node scripts/run-ts.mjs bench/drift.ts
  *
  * Environment: BENCH_PARTS (default micro,share), BENCH_PAIRS (share: on/off pairs, default 4),
- * BENCH_SECONDS (share: measuring window per run, default 20), BENCH_EVERY_NTH (share: default 10), BENCH_MINUTES (false-alarms,
+ * BENCH_SECONDS (share: measuring window per run, default 20), BENCH_EVERY_NTH (share: default the config's), BENCH_MINUTES (false-alarms,
  * default 30), BENCH_WINDOW_SECONDS (false-alarms, default 15). Results: docs/benchmarks/drift.md.
  */
 import fs from 'node:fs';
@@ -49,8 +49,8 @@ const PAIRS = env('BENCH_PAIRS', 4);
 const SECONDS = env('BENCH_SECONDS', 20);
 const MINUTES = env('BENCH_MINUTES', 30);
 const WINDOW_SECONDS = env('BENCH_WINDOW_SECONDS', 15);
-/** share: input statistics on one frame in N (the default config's 10; 1 is the stress case). */
-const EVERY_NTH = env('BENCH_EVERY_NTH', 10);
+/** share: input statistics on one frame in N (the config's default; 1 is the stress case). */
+const EVERY_NTH = env('BENCH_EVERY_NTH', driftSchema.parse(undefined).everyNthFrame);
 
 const cleanup = new BenchCleanup('stopping the drift bench');
 const median = (values: number[]): number => {

@@ -97,8 +97,10 @@ export const driftSchema = z
       .int()
       .min(1)
       .max(10_000)
-      .default(10)
-      .describe('Input statistics on one frame in N per camera (prediction statistics on every result).'),
+      .default(25)
+      .describe(
+        'Input statistics on one frame in N per camera (prediction statistics on every result); 25 at 5 fps is one frame in 5 s, 120 per 10-minute window.',
+      ),
     windowSeconds: z.number().min(5).max(86_400).default(600).describe('Length of a compared window.'),
     referenceSeconds: z
       .number()
