@@ -46,6 +46,12 @@ usage: cctv-agent <command> [options]
   model layers FILE            list a model's conv layers (names for --keep-float)
   model run IMAGE... [--model ID] [--json]
                                the active (or named) model on still images, as the live pipeline runs it
+  model keygen | pack | sign | verify
+                               signing keys and signed model bundles (docs/model-updates.md)
+  model push BUNDLE (--device ID | --fleet) | model pull URL ...
+                               send a bundle to agents over MQTT, or have them download it over HTTP(S)
+  model list | history | activate ID VERSION | rollback
+                               the agent's model registry, its audit log, activation and rollback
   version                      print the version
 
 Environment overrides: CCTV_<KEY_PATH>, e.g. CCTV_MQTT__URL, CCTV_CAMERAS__0__URL. See docs/configuration.md.
