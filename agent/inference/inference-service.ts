@@ -160,15 +160,33 @@ export class InferenceService implements Service, ActiveModel {
   }
 
   /**
-   * One frame outside the cameras' flow (the self-test's golden images): it waits for a free
-   * lane of the serving model, as a camera frame would, so the frame path is never blocked.
+   * One frame outside the cameras' flow (the self-test's golden images): it holds the live
+   * pipeline back until a lane of the serving model is free, then runs in it. A saturated camera
+   * pauses for at most one run; it is never blocked for longer, and the still is never starved.
    */
   async runStill(frame: Frame): Promise<InferenceResult> {
-    for (;;) {
-      const model = this.model;
-      if (!model) throw new AgentError('INFERENCE_FAILED', 'no model is serving');
-      if (model.canPrepare) return model.infer(frame);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    let heldOn: LoadedModel | undefined;
+    let release: (() => void) | undefined;
+    try {
+      for (;;) {
+        const model = this.model;
+        if (!model) throw new AgentError('INFERENCE_FAILED', 'no model is serving');
+        if (model !== heldOn) {
+          // A swap while waiting: hold the new model's lanes instead.
+          release?.();
+          heldOn = model;
+          release = model.holdForStill();
+        }
+        if (model.hasFreeLane) {
+          release?.();
+          release = undefined;
+          // infer() takes the lane before its first await: the scheduler cannot take it first.
+          return model.infer(frame);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    } finally {
+      release?.();
     }
   }
 

@@ -142,6 +142,7 @@ export class LoadedModel {
   private readonly decodeDetections: DetectionDecoder | undefined;
   private readonly decodeClasses: ClassificationDecoder | undefined;
   private readonly inputIsUint8: boolean;
+  private stillsWaiting = 0;
   readonly geometry: FrameGeometry;
 
   private constructor(
@@ -218,9 +219,32 @@ export class LoadedModel {
     return this.resolved.manifest.version;
   }
 
-  /** A free lane exists: at most two frames are between prepare() and finish(). */
+  /**
+   * A free lane the live pipeline may take: at most two frames are between prepare() and
+   * finish(), and none is offered while a still image waits (see holdForStill).
+   */
   get canPrepare(): boolean {
+    return this.stillsWaiting === 0 && this.hasFreeLane;
+  }
+
+  get hasFreeLane(): boolean {
     return !this.lanes[0].busy || !this.lanes[1].busy;
+  }
+
+  /**
+   * Keeps the live pipeline from taking freed lanes until the returned release is called. The
+   * scheduler refills a lane in the same tick it frees it, so without this a still image (the
+   * self-test, `model run` on a live agent) would never find one while a camera is saturating
+   * the model. The pipeline loses at most the frames decoded during one run.
+   */
+  holdForStill(): () => void {
+    this.stillsWaiting++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.stillsWaiting--;
+    };
   }
 
   /** Copies one frame (null: whatever the lane holds, for the warm-up) into a free lane. */

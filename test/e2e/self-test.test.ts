@@ -74,7 +74,9 @@ describe('golden-sample self-test end to end', () => {
         'deviceId: selftest-dev',
         `dataDir: ${path.join(dir, 'data')}`,
         'cameras:',
-        `  - { id: highway, url: "${assetPath('highway-cctv-320x240.mp4')}", sampleFps: 5 }`,
+        // Every frame, as fast as decoded: a camera that keeps both lanes of the model busy
+        // must not starve the self-test (it once waited forever for a free lane).
+        `  - { id: highway, url: "${assetPath('highway-cctv-320x240.mp4')}", sampleFps: null, realtime: false, loop: true }`,
         `mqtt: { url: "${broker.url}" }`,
         `model: { manifest: "${path.join(dir, 'manifest.json')}", assetsDir: "${path.dirname(assetPath('bus-and-cars.jpg'))}" }`,
         'monitor: { drift: { enabled: false } }',

@@ -143,7 +143,7 @@ describe('install.sh / uninstall.sh under a root prefix', () => {
     if (mirror) {
       // The upgraded agent accepts the installed config (with a camera added) and finds the
       // models fetched before the upgrade.
-      expect(fs.readdirSync(path.join(root, 'opt/cctv-agent/assets'))).toHaveLength(3);
+      expect(fs.readdirSync(path.join(root, 'opt/cctv-agent/assets'))).toHaveLength(5);
       const check = spawnSync(process.execPath, [path.join(root, 'opt/cctv-agent/current/dist/agent/cli/bin.js'), 'config', 'check', config], {
         encoding: 'utf8',
         env: {
