@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { findConfigFile, loadConfig } from '../config/load.js';
-import { inferenceSchema, type InferenceConfig } from '../config/schema.js';
+import { type AgentConfig, inferenceSchema, type InferenceConfig } from '../config/schema.js';
 import { AgentError } from '../errors.js';
 import { LoadedModel } from '../inference/loaded-model.js';
 import { findManifestById, resolveConfiguredModel, resolveModel, type ResolvedModel } from '../inference/model-files.js';
@@ -9,6 +9,7 @@ import { chooseFfmpeg, probeFfmpeg } from '../ingest/ffmpeg-binary.js';
 import { readStillFrame } from '../ingest/still-frame.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import type { CliIo } from './io.js';
+import { readAgentState, readStatusModel } from './telemetry-command.js';
 import type { ModelRunOutput } from './model-run-output.js';
 import { formatTable } from './table.js';
 
@@ -21,7 +22,9 @@ vehicles: type, score, runner-up type and box.
   --model ID        a model by manifest id (shipped, or derived on this machine)
   --manifest FILE   a model by manifest file
   --config FILE     the model, thresholds and ffmpeg of that config (default: the config
-                    the agent would find; without one, model "auto" and default settings)
+                    the agent would find; without one, model "auto" and default settings).
+                    With model "auto", the model the running agent of that config serves
+                    (it times int8 against float at start), else int8 when present
   --json            one JSON document (schema: docs/cli.md)
 `;
 
@@ -44,9 +47,28 @@ function chooseModel(values: { model?: string; manifest?: string; config?: strin
     if (file === undefined) throw new AgentError('MODEL_NOT_FOUND', `no manifest with id "${values.model}" among the shipped and installed models`);
     model = resolveModel(file, ...(assetsDir ? [assetsDir] : []));
   } else {
-    model = resolveConfiguredModel(loaded?.config.model.manifest ?? 'auto', ...(assetsDir ? [assetsDir] : []));
+    model = servingModel(loaded?.config) ?? resolveConfiguredModel(loaded?.config.model.manifest ?? 'auto', ...(assetsDir ? [assetsDir] : []));
   }
   return { model, inference: loaded?.config.inference ?? inferenceSchema.parse(undefined), ffmpegPath: loaded?.config.ffmpeg.path };
+}
+
+/**
+ * With model "auto", the model a running agent of this config serves (it may have timed float
+ * faster than int8 on this CPU, or an update may have made another version active): the one
+ * its status.json names. Undefined when no agent runs there or its manifest is not found.
+ */
+function servingModel(config: AgentConfig | undefined): ResolvedModel | undefined {
+  if (!config || config.model.manifest !== 'auto') return undefined;
+  const dataDir = path.resolve(config.dataDir);
+  const agent = readAgentState(dataDir, Date.now());
+  if (agent.state !== 'running') return undefined;
+  const serving = readStatusModel(dataDir);
+  if (!serving) return undefined;
+  const assetsDir = config.model.assetsDir;
+  const file = findManifestById(serving.id, ...(assetsDir ? [assetsDir] : []));
+  if (!file) return undefined;
+  const resolved = resolveModel(file, ...(assetsDir ? [assetsDir] : []));
+  return resolved.manifest.version === serving.version ? resolved : undefined;
 }
 
 /** Runs the model on each image; the result is what `--json` prints. */

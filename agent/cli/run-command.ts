@@ -3,6 +3,7 @@ import type { LoadOptions } from '../config/load.js';
 import { SecretScrubber } from '../config/redact.js';
 import { buildAgent } from '../daemon.js';
 import { errorLines } from '../errors.js';
+import { chooseAutoModel } from '../inference/model-choice.js';
 import { AgentProcess } from '../lifecycle/agent-process.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import { createLogger } from '../log/logger.js';
@@ -33,6 +34,15 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
     initial,
     reload: () => loadAndCheck(options),
     build: (next, model, agentLog) => buildAgent(next, model, agentLog, io.err.isTTY ? { terminal: io.err } : {}),
+    chooseModel: (next, model, agentLog) =>
+      next.model.manifest === 'auto'
+        ? chooseAutoModel(model, {
+            ...(next.model.assetsDir ? { assetsDir: next.model.assetsDir } : {}),
+            minAgreement: next.model.autoMinAgreement,
+            settings: next.inference,
+            log: agentLog.child({ module: 'inference' }),
+          })
+        : Promise.resolve(model),
     log,
     addSecret: (secret) => scrubber.add(secret),
     report: (line) => io.err.write(`${scrubber.scrub(line)}\n`),

@@ -41,6 +41,8 @@ export function formatStatus(snapshot: StatusSnapshot, running: boolean, now = D
   lines.push(
     `model: ${snapshot.model ? `${snapshot.model.id}@${snapshot.model.version}` : 'none'} (swaps ${String(inference['swaps'] ?? 0)}, failures ${String(inference['failures'] ?? 0)})`,
   );
+  const choice = inference['modelChoice'] as { reason: string; excluded: Array<{ model: string; reason: string }> } | undefined;
+  if (choice) lines.push(`model chosen by "auto": ${choice.reason}`);
   if (inference['threads'] !== undefined) lines.push(`inference threads: ${threadsText(inference)}`);
   const cameras = (snapshot.services['ingest']?.detail?.['cameras'] ?? []) as CameraState[];
   lines.push('cameras:');

@@ -148,6 +148,16 @@ export function readAgentState(dataDir: string, now: number): AgentState & { dev
   return { state, pid: snapshot.pid, statusWrittenAt: snapshot.writtenAt, deviceId: snapshot.deviceId };
 }
 
+/** The model a status.json says the agent serves; undefined without a readable one. */
+export function readStatusModel(dataDir: string): { id: string; version: string } | undefined {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(dataDir, STATUS_FILE_NAME), 'utf8')) as StatusSnapshot).model;
+  } catch (error) {
+    if (systemErrorCode(error) !== undefined || error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+}
+
 export interface TelemetryCommandDeps {
   /** Ends --follow; without it SIGINT and SIGTERM do. */
   signal?: AbortSignal;

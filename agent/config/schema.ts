@@ -239,7 +239,17 @@ export const configSchema = z
           .string()
           .min(1)
           .default('auto')
-          .describe('"auto": YOLOX-nano int8 when its file is present, else float. Or a path to a model manifest (JSON).'),
+          .describe(
+            '"auto": of the YOLOX-nano models present (int8, float), the faster on this CPU, timed at start; int8 only when its recorded agreement with float reaches autoMinAgreement, and on a tie. Or a path to a model manifest (JSON).',
+          ),
+        autoMinAgreement: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(0.9)
+          .describe(
+            '"auto" considers a quantized model only when its recorded precision and recall against its float original (manifest `agreement`) both reach this.',
+          ),
         assetsDir: z.string().min(1).optional().describe("Where model files are looked up; defaults to the package's models/assets."),
       })
       .prefault({}),

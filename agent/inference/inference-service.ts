@@ -65,7 +65,7 @@ export class InferenceService implements Service, ActiveModel {
     }
     // Each model is timed once per agent run: swapping back and forth between two models
     // would otherwise load an extra session each time (RSS grew by 26 MB over 20 swaps).
-    const known = this.measuredChoices.get(resolved.manifest.id);
+    const known = this.measuredChoices.get(resolved.manifest.id) ?? this.choiceFromSelection(resolved);
     if (known) {
       this.threadChoice = known;
       return this.loadWith(resolved, known.chosen);
@@ -96,6 +96,17 @@ export class InferenceService implements Service, ActiveModel {
     } finally {
       for (const other of sessions.values()) await this.release(other);
     }
+  }
+
+  /** model.manifest "auto" timed this model at each thread count already: its figures decide. */
+  private choiceFromSelection(resolved: ResolvedModel): { chosen: number; measured: boolean; timings: ThreadTiming[] } | undefined {
+    const selection = resolved.selection;
+    if (!selection || selection.chosen !== resolved.manifest.id || selection.threads === undefined) return undefined;
+    const timings = selection.timings.filter((timing) => timing.model === resolved.manifest.id).map(({ model: _model, ...timing }) => timing);
+    const choice = { chosen: selection.threads, measured: true, timings };
+    this.measuredChoices.set(resolved.manifest.id, choice);
+    this.log.info({ model: resolved.manifest.id, chosen: choice.chosen, timings }, 'inference threads chosen by measurement');
+    return choice;
   }
 
   private async release(model: LoadedModel): Promise<void> {
@@ -209,6 +220,7 @@ export class InferenceService implements Service, ActiveModel {
       detail: {
         model: this.current,
         swaps: this.swaps,
+        ...(this.model?.resolved.selection ? { modelChoice: this.model.resolved.selection } : {}),
         ...(this.threadChoice
           ? { threads: this.threadChoice.chosen, threadsBy: this.threadChoice.measured ? 'measurement' : 'config', threadTimings: this.threadChoice.timings }
           : {}),

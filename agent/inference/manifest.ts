@@ -103,6 +103,16 @@ const base = {
     .strictObject({ file: z.string().min(1) })
     .optional()
     .describe('Score calibration table for the label-free precision estimate, used until feedback can calibrate it.'),
+  agreement: z
+    .strictObject({
+      reference: z.string().min(1).describe('Id of the model this one was measured against (a quantized model: its float original).'),
+      precision: z.number().min(0).max(1).describe("Share of this model's vehicles the reference also found (IoU >= 0.5)."),
+      recall: z.number().min(0).max(1).describe("Share of the reference's vehicles this model also found."),
+      frames: z.number().int().min(1).describe('Frames the figures were measured on.'),
+      measuredOn: z.string().optional().describe('Where the figures come from (frames, CPU, test or report).'),
+    })
+    .optional()
+    .describe('How this model agrees with a reference: model.manifest "auto" only picks it when both figures reach model.autoMinAgreement.'),
   golden: z
     .strictObject({ file: z.string().min(1) })
     .optional()

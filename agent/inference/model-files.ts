@@ -3,6 +3,7 @@ import path from 'node:path';
 import { AgentError, errorMessage } from '../errors.js';
 import { defaultAssetsDir, manifestsDir } from '../paths.js';
 import { manifestSchema, type ModelManifest } from './manifest.js';
+import type { ModelSelection } from './model-choice.js';
 
 /** A manifest with its files located and its labels read: everything needed to load the model. */
 export interface ResolvedModel {
@@ -10,6 +11,8 @@ export interface ResolvedModel {
   manifestPath: string;
   modelPath: string;
   labels: string[];
+  /** Set when model.manifest "auto" chose this model by measurement (model-choice.ts). */
+  selection?: ModelSelection;
 }
 
 /** "auto": the catalogued int8 model, else one the asset fetch derived on this machine, else float. */
@@ -97,6 +100,19 @@ export function resolveConfiguredModel(setting: string, assetsDir: string = defa
     if (locate(manifest.file, manifestPath, assetsDir)) return resolveModel(manifestPath, assetsDir);
   }
   throw new AgentError('MODEL_FILE_MISSING', `model.manifest: "auto" found neither yolox-nano-int8.onnx nor yolox-nano.onnx in ${assetsDir}`);
+}
+
+/**
+ * What "auto" chooses between: the first int8 detector present (catalogued, else derived here)
+ * and the float original, when present. resolveConfiguredModel's pick is the first of them.
+ */
+export function autoCandidates(assetsDir: string = defaultAssetsDir()): ResolvedModel[] {
+  const present = DEFAULT_DETECTOR_MANIFESTS.map((name) => defaultManifestPath(name, assetsDir)).filter((manifestPath) =>
+    locate(readManifest(manifestPath).file, manifestPath, assetsDir),
+  );
+  const int8 = present.find((manifestPath) => !manifestPath.endsWith(`${path.sep}yolox-nano.json`));
+  const float = present.find((manifestPath) => manifestPath.endsWith(`${path.sep}yolox-nano.json`));
+  return [int8, float].filter((manifestPath) => manifestPath !== undefined).map((manifestPath) => resolveModel(manifestPath, assetsDir));
 }
 
 /**

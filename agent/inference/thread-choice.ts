@@ -22,11 +22,16 @@ export async function chooseIntraOpThreads(
   if (candidates.length === 0) throw new Error('chooseIntraOpThreads: no candidate');
   const timings: ThreadTiming[] = [];
   for (const threads of candidates) timings.push(await time(threads));
+  return { chosen: pickThreads(timings).threads, timings };
+}
+
+/** The timing to run with among measured ones: the fastest, or fewer threads within THREAD_TIE_SHARE of it. */
+export function pickThreads(timings: readonly ThreadTiming[]): ThreadTiming {
+  if (timings.length === 0) throw new Error('pickThreads: no timing');
   const fastest = Math.min(...timings.map((timing) => timing.msPerRun));
-  const chosen = timings
+  return timings
     .filter((timing) => timing.msPerRun <= fastest * (1 + THREAD_TIE_SHARE))
-    .reduce((best, timing) => (timing.threads < best.threads ? timing : best)).threads;
-  return { chosen, timings };
+    .reduce((best, timing) => (timing.threads < best.threads ? timing : best));
 }
 
 /** Candidates: 1 and 2 threads, never more than the cores this process may use. */

@@ -31,6 +31,8 @@ export interface AgentProcessDeps {
   /** Loads and checks the config again (SIGHUP). */
   reload: () => CheckedConfig;
   build: (config: AgentConfig, model: ResolvedModel, log: Logger) => ProcessAgent;
+  /** Settles the model to start with when that takes measuring (model.manifest "auto"); default: the checked one. */
+  chooseModel?: (config: AgentConfig, model: ResolvedModel, log: Logger) => Promise<ResolvedModel>;
   log: Logger;
   /** Secrets found on reload are masked in the log from then on. */
   addSecret: (secret: string) => void;
@@ -87,7 +89,8 @@ export class AgentProcess {
   async start(): Promise<'running'> {
     const { log, initial } = this.deps;
     try {
-      this.agent = this.deps.build(initial.config, initial.model, log);
+      const model = this.deps.chooseModel ? await this.deps.chooseModel(initial.config, initial.model, log) : initial.model;
+      this.agent = this.deps.build(initial.config, model, log);
     } catch (error) {
       return this.failStartup(error);
     }

@@ -47,7 +47,9 @@ describe('cctv-agent model run', () => {
     expect(rows).toHaveLength(1);
     const live = JSON.parse(rows[0]!.vehicles) as unknown[];
 
-    const run = spawnAgent(['model', 'run', frame, '--config', config, '--json']);
+    // The model the agent served, by id: "auto" timed int8 against float, and the agent has stopped.
+    const served = ['--model', rows[0]!.model_id];
+    const run = spawnAgent(['model', 'run', frame, '--config', config, ...served, '--json']);
     expect((await run.exited).code, run.stderr()).toBe(0);
     const output = modelRunOutputSchema.parse(JSON.parse(run.stdout()));
     expect(output.model).toMatchObject({ id: rows[0]!.model_id, version: rows[0]!.model_version, nms: 'class-agnostic' });
@@ -57,7 +59,7 @@ describe('cctv-agent model run', () => {
     expect(live.length).toBeGreaterThanOrEqual(5);
 
     // The text form lists the same vehicles, one line each.
-    const text = spawnAgent(['model', 'run', frame, '--config', config]);
+    const text = spawnAgent(['model', 'run', frame, '--config', config, ...served]);
     expect((await text.exited).code).toBe(0);
     expect(text.stdout()).toContain(`highway-frame-t5s.png (320x240): ${live.length} vehicle(s)`);
     console.log(text.stdout());

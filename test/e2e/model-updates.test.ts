@@ -12,7 +12,7 @@ import type { CommandReply } from '../../agent/mqtt/command-schemas.js';
 import { sha256Of } from '../../agent/common/checksum.js';
 import { isAgentError } from '../../agent/errors.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
-import { assetPath } from '../support/assets.js';
+import { assetPath, projectRoot } from '../support/assets.js';
 import { startMosquitto, type MosquittoHandle } from '../support/mosquitto.js';
 import { startRtspServer, type RtspServerHandle } from '../support/rtsp-server.js';
 import { useTempDir } from '../support/temp-dir.js';
@@ -79,6 +79,8 @@ describe('model updates end to end', () => {
           `dataDir: ${path.join(workDir, deviceId)}`,
           'cameras:',
           `  - { id: highway, url: "${rtsp.url}", sampleFps: 2 }`,
+          // The int8 model by name: these tests are about its updates and results, not about "auto".
+          `model: { manifest: "${path.join(projectRoot, 'models', 'manifests', 'yolox-nano-int8.json')}" }`,
           'mqtt:',
           `  url: ${broker.url}`,
           'storage: { flushIntervalMs: 100 }',

@@ -8,7 +8,7 @@ import type { FeedbackItem } from '../../agent/monitor/feedback-schema.js';
 import type { AlertsPayload, QualityPayload, RetrainPayload } from '../../agent/monitor/quality-schema.js';
 import type { CommandReply } from '../../agent/mqtt/command-schemas.js';
 import { killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
-import { assetPath } from '../support/assets.js';
+import { assetPath, projectRoot } from '../support/assets.js';
 import { startMosquitto, type MosquittoHandle } from '../support/mosquitto.js';
 import { startRtspServer, type RtspServerHandle } from '../support/rtsp-server.js';
 import { useTempDir } from '../support/temp-dir.js';
@@ -98,6 +98,8 @@ describe('monitoring end to end', () => {
         `dataDir: ${path.join(dir, 'data')}`,
         'cameras:',
         `  - { id: highway, url: "${rtsp.url}", sampleFps: 5 }`,
+        // The int8 model by name: these tests are about its updates and results, not about "auto".
+        `model: { manifest: "${path.join(projectRoot, 'models', 'manifests', 'yolox-nano-int8.json')}" }`,
         'mqtt:',
         `  url: ${broker.url}`,
         'storage: { flushIntervalMs: 100 }',

@@ -75,7 +75,9 @@ describe('RTSP camera -> agent -> mosquitto, on real parts', () => {
     await subscriber.subscribeAsync(['cctv/e2e-device/results', 'cctv/e2e-device/availability'], { qos: 1 });
 
     agent = spawnAgent(['run', '--config', config]);
-    await agent.waitForLog((line) => line.msg === 'cctv-agent running', 30_000);
+    const running = await agent.waitForLog((line) => line.msg === 'cctv-agent running', 30_000);
+    const servingModel = String(running['model']).split('@')[0];
+    expect(['yolox-nano-int8', 'yolox-nano']).toContain(servingModel);
     const deadline = Date.now() + 30_000;
     while (messages.length < 25 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
     agent.kill('SIGTERM');
@@ -110,7 +112,8 @@ describe('RTSP camera -> agent -> mosquitto, on real parts', () => {
         model_version: message.model.version,
         vehicle_count: message.vehicles.length,
       });
-      expect(message.model).toEqual({ id: 'yolox-nano-int8', version: '1.0.0' });
+      // The default model setting ("auto") runs int8 or float, whichever is faster on this CPU.
+      expect(message.model).toEqual({ id: servingModel, version: '1.0.0' });
       expect(message.deviceId).toBe('e2e-device');
     }
     expect(new Set(messages.map((message) => message.id)).size).toBe(messages.length);

@@ -192,7 +192,7 @@ systemctl reset-failed cctv-agent`);
     console.log(`systemctl start: READY after ${Date.now() - started} ms`);
     const running = show();
     expect(running).toMatchObject({ ActiveState: 'active', SubState: 'running' });
-    expect(running['StatusText']).toMatch(/^running: 1 camera\(s\), model yolox-nano-int8@/);
+    expect(running['StatusText']).toMatch(/^running: 1 camera\(s\), model yolox-nano(-int8)?@/);
     const mainPid = running['MainPID'];
 
     // Hardened as the unit says, ffmpeg (through setpriv) included.

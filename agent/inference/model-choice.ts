@@ -1,0 +1,155 @@
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { describeCpuInt8 } from './cpu-features.js';
+import { LoadedModel, type SessionSettings } from './loaded-model.js';
+import { autoCandidates, type ResolvedModel } from './model-files.js';
+import { InferenceThreads } from './session-worker.js';
+import { medianOf, pickThreads, type ThreadTiming, threadCandidates } from './thread-choice.js';
+
+/** A model this close to the fastest (as a share) counts as fast as it: the earlier candidate (int8) wins. */
+export const MODEL_TIE_SHARE = 0.05;
+/** Timed runs per model and thread count, alternated (about 2 s in all for two YOLOX-nano models on 2 cores). */
+const TIMED_RUNS = 10;
+
+/** Why "auto" runs the model it runs; shown by `cctv-agent status`. */
+export interface ModelSelection {
+  chosen: string;
+  /** The thread count it was fastest at; undefined when nothing was timed. */
+  threads?: number;
+  reason: string;
+  /** Median ms per run of each candidate at each thread count tried. */
+  timings: Array<{ model: string } & ThreadTiming>;
+  /** Candidates left out before timing, and why. */
+  excluded: Array<{ model: string; reason: string }>;
+  cpu: string;
+}
+
+export interface TimedCandidate {
+  id: string;
+  timings: ThreadTiming[];
+}
+
+/**
+ * The model to run among timed candidates, in order of preference (int8 first: smaller, and
+ * what the quantizer made it for): each at its best thread count (pickThreads), the fastest
+ * wins, except that an earlier candidate within MODEL_TIE_SHARE of it is preferred. So int8 is
+ * never kept when it is measurably slower than float on this CPU.
+ */
+export function decideModel(candidates: readonly TimedCandidate[]): { chosen: string; threads: number; reason: string } {
+  if (candidates.length === 0) throw new Error('decideModel: no candidate');
+  const best = candidates.map((candidate) => ({ id: candidate.id, ...pickThreads(candidate.timings) }));
+  const fastest = Math.min(...best.map((entry) => entry.msPerRun));
+  const chosen = best.find((entry) => entry.msPerRun <= fastest * (1 + MODEL_TIE_SHARE))!;
+  const figures = best.map((entry) => `${entry.id} ${entry.msPerRun} ms (${entry.threads} thread${entry.threads > 1 ? 's' : ''})`).join(', ');
+  if (best.length === 1) return { chosen: chosen.id, threads: chosen.threads, reason: `the only candidate: ${figures}` };
+  const quickest = best.find((entry) => entry.msPerRun === fastest)!;
+  const why =
+    chosen.id === quickest.id ? `fastest on this CPU` : `within ${MODEL_TIE_SHARE * 100}% of ${quickest.id}, and preferred (smaller; the quantizer's model)`;
+  return { chosen: chosen.id, threads: chosen.threads, reason: `${chosen.id} ${why}: ${figures}` };
+}
+
+/** Why a candidate may not be chosen: its recorded agreement with its reference is below the minimum. */
+export function agreementShortfall(model: ResolvedModel, minAgreement: number): string | undefined {
+  const agreement = model.manifest.agreement;
+  if (!agreement) return undefined; // a model without figures is its own reference (the float original)
+  if (agreement.precision >= minAgreement && agreement.recall >= minAgreement) return undefined;
+  return `agreement with ${agreement.reference} (precision ${agreement.precision}, recall ${agreement.recall} on ${agreement.frames} frames) below model.autoMinAgreement ${minAgreement}`;
+}
+
+/**
+ * Times each model at each thread count on this CPU: all sessions loaded side by side, runs
+ * alternated round by round (the order reversed every other round) so that every pair sees the
+ * same machine, the median kept.
+ */
+export async function timeModels(models: readonly ResolvedModel[], settings: SessionSettings, threadCounts: readonly number[]): Promise<TimedCandidate[]> {
+  const pool = new InferenceThreads();
+  const sessions: Array<{ id: string; threads: number; model: LoadedModel; samples: number[] }> = [];
+  try {
+    for (const resolved of models)
+      for (const threads of threadCounts)
+        sessions.push({
+          id: resolved.manifest.id,
+          threads,
+          model: await LoadedModel.load(resolved, { ...settings, intraOpThreads: threads }, pool),
+          samples: [],
+        });
+    for (let round = 0; round < TIMED_RUNS; round++) {
+      for (const session of round % 2 ? [...sessions].reverse() : sessions) {
+        const started = performance.now();
+        await session.model.infer(null);
+        session.samples.push(performance.now() - started);
+      }
+    }
+    return models.map((resolved) => ({
+      id: resolved.manifest.id,
+      timings: sessions
+        .filter((session) => session.id === resolved.manifest.id)
+        .map((session) => ({ threads: session.threads, msPerRun: Math.round(medianOf(session.samples) * 100) / 100, runs: TIMED_RUNS })),
+    }));
+  } finally {
+    for (const session of sessions) await session.model.release();
+    await pool.close();
+  }
+}
+
+export interface AutoChoiceInput {
+  assetsDir?: string;
+  minAgreement: number;
+  settings: Omit<SessionSettings, 'intraOpThreads'> & { intraOpThreads: number | 'auto' };
+  log: Logger;
+  cores?: number;
+  /** Injected in tests: times the candidates (default: timeModels on this CPU). */
+  time?: (models: readonly ResolvedModel[], threadCounts: readonly number[]) => Promise<TimedCandidate[]>;
+}
+
+/**
+ * model.manifest "auto": the int8 and float YOLOX-nano present, int8 only at the required
+ * agreement, timed on this CPU, the faster kept (int8 on a tie). With a single candidate
+ * nothing is timed. The choice is logged and carried on the model (`selection`) to `status`.
+ */
+export async function chooseAutoModel(fallback: ResolvedModel, input: AutoChoiceInput): Promise<ResolvedModel> {
+  const all = autoCandidates(input.assetsDir);
+  const excluded: ModelSelection['excluded'] = [];
+  const eligible = all.filter((model) => {
+    const shortfall = agreementShortfall(model, input.minAgreement);
+    if (shortfall) excluded.push({ model: model.manifest.id, reason: shortfall });
+    return shortfall === undefined;
+  });
+  if (eligible.length === 0) {
+    input.log.warn({ excluded }, 'model "auto": no candidate reaches model.autoMinAgreement: running the first one present');
+    return fallback;
+  }
+  if (eligible.length === 1) {
+    if (excluded.length === 0) return eligible[0]!;
+    const only = eligible[0]!.manifest.id;
+    const reason = `${only}, the only candidate: ${excluded.map((entry) => `${entry.model} left out, ${entry.reason}`).join('; ')}`;
+    input.log.warn({ chosen: only, excluded }, `model "auto": ${reason}`);
+    return { ...eligible[0]!, selection: { chosen: only, reason, timings: [], excluded, cpu: describeCpuInt8() } };
+  }
+  const configured = input.settings.intraOpThreads;
+  const threadCounts = configured === 'auto' ? threadCandidates(input.cores ?? os.availableParallelism()) : [configured];
+  let timed: TimedCandidate[];
+  try {
+    timed = await (input.time ?? ((models, counts) => timeModels(models, { ...input.settings, intraOpThreads: 1 }, counts)))(eligible, threadCounts);
+  } catch (error) {
+    input.log.warn({ err: errorMessage(error) }, 'model "auto": timing the candidates failed: running the first one present');
+    return eligible[0]!;
+  }
+  const decision = decideModel(timed);
+  const chosen = eligible.find((model) => model.manifest.id === decision.chosen)!;
+  const selection: ModelSelection = {
+    chosen: decision.chosen,
+    threads: decision.threads,
+    reason: decision.reason,
+    timings: timed.flatMap((candidate) => candidate.timings.map((timing) => ({ model: candidate.id, ...timing }))),
+    excluded,
+    cpu: describeCpuInt8(),
+  };
+  input.log.info(
+    { chosen: selection.chosen, threads: selection.threads, timings: selection.timings, excluded, cpu: selection.cpu },
+    `model chosen by measurement: ${selection.reason}`,
+  );
+  return { ...chosen, selection };
+}
