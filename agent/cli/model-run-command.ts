@@ -58,7 +58,7 @@ function chooseModel(values: { model?: string; manifest?: string; config?: strin
  * its status.json names. Undefined when no agent runs there or its manifest is not found.
  */
 function servingModel(config: AgentConfig | undefined): ResolvedModel | undefined {
-  if (!config || config.model.manifest !== 'auto') return undefined;
+  if (config?.model.manifest !== 'auto') return undefined;
   const dataDir = path.resolve(config.dataDir);
   const agent = readAgentState(dataDir, Date.now());
   if (agent.state !== 'running') return undefined;
