@@ -115,6 +115,9 @@ describe('drift end to end', () => {
             )
             .join(' ')}`,
         );
+      // A camera without frames: was it its stream or the agent? (seen once under heavy load)
+      for (const line of agent.logs.filter((l) => l.module === 'ingest' && l['camera'] !== undefined)) console.log(`drift e2e agent: ${JSON.stringify(line)}`);
+      for (const [name, server] of servers) console.log(`drift e2e rtsp ${name}: running ${server.isRunning()}; log tail: ${server.logs().slice(-400)}`);
       throw error;
     }
     for (const id of changed) {
