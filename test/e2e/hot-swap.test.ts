@@ -75,13 +75,15 @@ describe('hot swap in a running agent (SIGHUP with another model manifest)', () 
     const rows = db.prepare('SELECT seq, model_id FROM results ORDER BY id').all() as Array<{ seq: number; model_id: string }>;
     db.close();
     const seqs = rows.map((row) => row.seq);
-    // One reading moves by ±10 MB with the moment of the swap: compare the medians of the first and last five.
-    const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    const growth = median(rss.slice(-5)) - median(rss.slice(0, 5));
+    // RSS saw-tooths by 30-40 MB as malloc arenas fill and are trimmed (a cycle of 5-12 swaps), so
+    // medians of five readings moved by up to 20 MB between runs without any trend. A leak raises
+    // the floor: compare the lowest reading of the last ten swaps with that of the first ten.
+    const floor = (values: number[]): number => Math.min(...values);
+    const growth = floor(rss.slice(10)) - floor(rss.slice(0, 10));
     console.log(
-      `20 swaps: ${framesIn} frames in, ${dropped} dropped by the latest-wins slot, ${rows.length} results; RSS after each swap (MB): ${rss.join(', ')}; growth from swap 1 to 20: ${rss.at(-1)! - rss[0]!} MB; median of the last 5 minus median of the first 5: ${growth} MB`,
+      `20 swaps: ${framesIn} frames in, ${dropped} dropped by the latest-wins slot, ${rows.length} results; RSS after each swap (MB): ${rss.join(', ')}; growth from swap 1 to 20: ${rss.at(-1)! - rss[0]!} MB; lowest of the last 10 minus lowest of the first 10: ${growth} MB`,
     );
-    expect(growth).toBeLessThan(20);
+    expect(growth).toBeLessThan(15);
     expect(new Set(seqs).size).toBe(seqs.length); // none processed twice
     expect(rows.length + dropped).toBe(framesIn); // every frame in is a result or a counted drop
     expect(dropped).toBe(0); // and at 5 fps the swaps cost no frame
