@@ -56,7 +56,7 @@ const HOLD_SHARE = 0.98;
 const VARIANTS: Record<string, { describe: string; lines: string[] }> = {
   before: {
     describe: 'int8 model at 2 intra-op threads (the defaults before #19)',
-    lines: [`model: { manifest: "${path.join(projectRoot, 'models', 'manifests', 'yolox-nano-int8.json')}" }`, 'inference: { intraOpThreads: 2 }'],
+    lines: [`model: { manifest: "${path.join(projectRoot, 'models', 'manifests', 'yolox-nano-int8.json')}" }`, 'inference: { intraOpThreads: 2, sessions: 1 }'],
   },
   after: { describe: 'the defaults: model and threads chosen by measurement', lines: [] },
 };

@@ -133,7 +133,7 @@ async function pipeline(model: ResolvedModel, cameras: number, sampleFps: number
       awaiting.length = 0;
     },
   });
-  const inference = new InferenceService(model, settings, log);
+  const inference = new InferenceService(model, { ...settings, sessions: settings.sessions ?? 1 }, log);
   let results = 0;
   let scheduler: FrameScheduler | undefined;
   const ingest = new IngestService({ config, geometry: geometryOf(model.manifest), log, onSlotsChanged: () => scheduler?.refreshSlots() });

@@ -76,7 +76,7 @@ export async function runModelOnImages(images: string[], choice: Choice): Promis
   const ffmpeg = await probeFfmpeg(chooseFfmpeg(choice.ffmpegPath).path);
   // One-off runs: a configured thread count, else onnxruntime's former default of 2 (no timing for a few images).
   const threads = choice.inference.intraOpThreads === 'auto' ? 2 : choice.inference.intraOpThreads;
-  const loaded = await LoadedModel.load(choice.model, { ...choice.inference, intraOpThreads: threads });
+  const loaded = await LoadedModel.load(choice.model, { ...choice.inference, intraOpThreads: threads, sessions: 1 });
   try {
     const { manifest } = choice.model;
     const detector = manifest.task === 'detection' ? manifest.output : undefined;

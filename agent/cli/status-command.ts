@@ -6,6 +6,7 @@ import type { CameraState } from '../ingest/camera-supervisor.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import { STATUS_FILE_NAME, type StatusSnapshot } from '../telemetry/status-file.js';
 import { isProcessAlive, livenessOf, STATUS_STALE_AFTER_MS } from './agent-liveness.js';
+import { describeRunConfig } from '../inference/thread-choice.js';
 import type { CliIo } from './io.js';
 import { errorLines } from '../errors.js';
 import { tableLines } from './table.js';
@@ -141,9 +142,16 @@ export async function statusCommand(argv: string[], io: CliIo): Promise<number> 
   return running ? ExitCode.OK : NOT_RUNNING;
 }
 
-/** "1 (measured: 1 thread 31.2 ms, 2 threads 33.0 ms)" or "2 (config)". */
+/**
+ * "1 × 2 sessions (measured, ms per frame: 1 thread 31.2, 2 threads 33.0, 2 sessions of 1 thread 17.1)"
+ * or "2 (inference.intraOpThreads)".
+ */
 function threadsText(inference: Record<string, unknown>): string {
-  const timings = (inference['threadTimings'] ?? []) as Array<{ threads: number; msPerRun: number }>;
-  if (inference['threadsBy'] !== 'measurement' || timings.length === 0) return `${String(inference['threads'])} (inference.intraOpThreads)`;
-  return `${String(inference['threads'])} (measured: ${timings.map((timing) => `${timing.threads} thread${timing.threads > 1 ? 's' : ''} ${timing.msPerRun} ms`).join(', ')})`;
+  const timings = (inference['threadTimings'] ?? []) as RunTiming[];
+  const sessions = Number(inference['sessions'] ?? 1);
+  const chosen = `${String(inference['threads'])}${sessions > 1 ? ` × ${sessions} sessions` : ''}`;
+  if (inference['threadsBy'] !== 'measurement' || timings.length === 0) return `${chosen} (inference.intraOpThreads, inference.sessions)`;
+  return `${chosen} (measured, ms per frame: ${timings.map((timing) => `${describeRunConfig({ threads: timing.threads, sessions: timing.sessions ?? 1 })} ${timing.msPerRun}`).join(', ')})`;
 }
+
+type RunTiming = { threads: number; sessions?: number; msPerRun: number };

@@ -142,6 +142,12 @@ export const inferenceSchema = z
       .describe(
         'onnxruntime threads inside one operator. "auto": 1 and 2 are timed on this CPU when a model is loaded (at start and at each swap) and the faster is kept, fewer threads on a tie within 5 % (logged, and in status). A number fixes it.',
       ),
+    sessions: z
+      .union([z.literal('auto'), z.literal(1), z.literal(2)])
+      .default('auto')
+      .describe(
+        'onnxruntime sessions, each in its own worker thread, that run two frames side by side (2) or one at a time (1). "auto": timed with the thread count (1 session of 1 or 2 threads, 2 sessions of 1 thread; ms per frame with every session busy), the faster kept, the lighter on a tie within 5 %.',
+      ),
     interOpThreads: z.number().int().min(1).max(64).default(1).describe('onnxruntime threads across operators.'),
     graphOptimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('all').describe('onnxruntime graph optimisation level.'),
     executionProviders: z

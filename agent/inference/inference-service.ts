@@ -1,12 +1,13 @@
 import os from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
 import { AgentError } from '../errors.js';
 import type { Health, Service } from '../lifecycle/service.js';
 import type { Logger } from '../log/logger.js';
 import { LoadedModel, type SessionSettings } from './loaded-model.js';
 import { InferenceThreads } from './session-worker.js';
-import { chooseIntraOpThreads, medianOf, type ThreadTiming, threadCandidates } from './thread-choice.js';
+import { chooseRunConfig, medianOf, type RunConfig, runConfigs, type ThreadTiming, timeRound } from './thread-choice.js';
+
+type RunChoice = { chosen: RunConfig; measured: boolean; timings: ThreadTiming[] };
 
 /** Timed runs per candidate thread count (about 1 s in all for YOLOX-nano on 2 cores). */
 const TIMED_RUNS = 12;
@@ -26,22 +27,23 @@ export class InferenceService implements Service, ActiveModel {
   /** Every model with a session: the active one, one being loaded for a swap, one being released. */
   private readonly live = new Set<LoadedModel>();
   private readonly loading = new Set<Promise<unknown>>();
-  private readonly threads = new InferenceThreads();
+  // Two idle threads: a swap reuses both of a two-session model's worker threads.
+  private readonly threads = new InferenceThreads(2);
 
   /** The last thread choice: by measurement ('auto') or as configured. */
-  private threadChoice: { chosen: number; measured: boolean; timings: ThreadTiming[] } | undefined;
-  private readonly measuredChoices = new Map<string, { chosen: number; measured: boolean; timings: ThreadTiming[] }>();
+  private threadChoice: RunChoice | undefined;
+  private readonly measuredChoices = new Map<string, RunChoice>();
 
   constructor(
     private readonly resolved: ResolvedModel,
-    private readonly settings: Omit<SessionSettings, 'intraOpThreads'> & { intraOpThreads: number | 'auto' },
+    private readonly settings: Omit<SessionSettings, 'intraOpThreads' | 'sessions'> & { intraOpThreads: number | 'auto'; sessions: number | 'auto' },
     private readonly log: Logger,
     private readonly cores: number = os.availableParallelism(),
   ) {}
 
   /** LoadedModel.load, tracked so that halt() can wait for its warm-up runs. */
-  private async loadWith(resolved: ResolvedModel, intraOpThreads: number): Promise<LoadedModel> {
-    const loading = LoadedModel.load(resolved, { ...this.settings, intraOpThreads }, this.threads);
+  private async loadWith(resolved: ResolvedModel, config: RunConfig): Promise<LoadedModel> {
+    const loading = LoadedModel.load(resolved, { ...this.settings, intraOpThreads: config.threads, sessions: config.sessions }, this.threads);
     this.loading.add(loading);
     try {
       const model = await loading;
@@ -53,59 +55,61 @@ export class InferenceService implements Service, ActiveModel {
   }
 
   /**
-   * Loads a model with the configured thread count, or, with 'auto', with each candidate count
-   * timed on this CPU (TIMED_RUNS runs each, alternated so both see the same machine) and keeps
-   * the faster session; a model already timed in this run keeps its count.
+   * Loads a model as configured, or, where threads or sessions are 'auto', with each candidate
+   * configuration timed on this CPU (TIMED_RUNS rounds each, alternated so all see the same
+   * machine) and keeps the fastest; a model already timed in this run keeps its configuration.
    */
   private async load(resolved: ResolvedModel): Promise<LoadedModel> {
-    const configured = this.settings.intraOpThreads;
-    if (configured !== 'auto') {
-      this.threadChoice = { chosen: configured, measured: false, timings: [] };
-      return this.loadWith(resolved, configured);
+    const { intraOpThreads, sessions } = this.settings;
+    const candidates = runConfigs(this.cores, { threads: intraOpThreads, sessions });
+    if (candidates.length === 1) {
+      this.threadChoice = { chosen: candidates[0]!, measured: false, timings: [] };
+      return this.loadWith(resolved, candidates[0]!);
     }
     // Each model is timed once per agent run: swapping back and forth between two models
-    // would otherwise load an extra session each time (RSS grew by 26 MB over 20 swaps).
+    // would otherwise load the extra sessions each time (RSS grew by 26 MB over 20 swaps).
     const known = this.measuredChoices.get(resolved.manifest.id) ?? this.choiceFromSelection(resolved);
     if (known) {
       this.threadChoice = known;
       return this.loadWith(resolved, known.chosen);
     }
-    const candidates = threadCandidates(this.cores);
-    const sessions = new Map<number, LoadedModel>();
+    const loaded: Array<{ config: RunConfig; model: LoadedModel; samples: number[] }> = [];
     try {
-      for (const threads of candidates) sessions.set(threads, await this.loadWith(resolved, threads));
-      const samples = new Map<number, number[]>(candidates.map((threads) => [threads, []]));
+      for (const config of candidates) loaded.push({ config, model: await this.loadWith(resolved, config), samples: [] });
       for (let round = 0; round < TIMED_RUNS; round++) {
-        for (const threads of round % 2 ? [...candidates].reverse() : candidates) {
-          const started = performance.now();
-          await sessions.get(threads)!.infer(null);
-          samples.get(threads)!.push(performance.now() - started);
-        }
+        for (const entry of round % 2 ? [...loaded].reverse() : loaded)
+          entry.samples.push(await timeRound(() => entry.model.infer(null), entry.config.sessions));
       }
-      const choice = await chooseIntraOpThreads(candidates, async (threads) => ({
-        threads,
-        msPerRun: Math.round(medianOf(samples.get(threads)!) * 100) / 100,
+      const choice = await chooseRunConfig(candidates, async (config) => ({
+        ...config,
+        msPerRun: Math.round(medianOf(loaded.find((entry) => entry.config === config)!.samples) * 100) / 100,
         runs: TIMED_RUNS,
       }));
       this.threadChoice = { ...choice, measured: true };
       this.measuredChoices.set(resolved.manifest.id, this.threadChoice);
-      this.log.info({ model: resolved.manifest.id, chosen: choice.chosen, timings: choice.timings }, 'inference threads chosen by measurement');
-      const kept = sessions.get(choice.chosen)!;
-      sessions.delete(choice.chosen);
-      return kept;
+      this.log.info(
+        { model: resolved.manifest.id, chosen: choice.chosen.threads, sessions: choice.chosen.sessions, timings: choice.timings },
+        'inference threads chosen by measurement',
+      );
+      const kept = loaded.find((entry) => entry.config.threads === choice.chosen.threads && entry.config.sessions === choice.chosen.sessions)!;
+      loaded.splice(loaded.indexOf(kept), 1);
+      return kept.model;
     } finally {
-      for (const other of sessions.values()) await this.release(other);
+      for (const other of loaded) await this.release(other.model);
     }
   }
 
-  /** model.manifest "auto" timed this model at each thread count already: its figures decide. */
-  private choiceFromSelection(resolved: ResolvedModel): { chosen: number; measured: boolean; timings: ThreadTiming[] } | undefined {
+  /** model.manifest "auto" timed this model in each configuration already: its figures decide. */
+  private choiceFromSelection(resolved: ResolvedModel): RunChoice | undefined {
     const selection = resolved.selection;
-    if (!selection || selection.chosen !== resolved.manifest.id || selection.threads === undefined) return undefined;
+    if (!selection || selection.chosen !== resolved.manifest.id || selection.run === undefined) return undefined;
     const timings = selection.timings.filter((timing) => timing.model === resolved.manifest.id).map(({ model: _model, ...timing }) => timing);
-    const choice = { chosen: selection.threads, measured: true, timings };
+    const choice = { chosen: selection.run, measured: true, timings };
     this.measuredChoices.set(resolved.manifest.id, choice);
-    this.log.info({ model: resolved.manifest.id, chosen: choice.chosen, timings }, 'inference threads chosen by measurement');
+    this.log.info(
+      { model: resolved.manifest.id, chosen: choice.chosen.threads, sessions: choice.chosen.sessions, timings },
+      'inference threads chosen by measurement',
+    );
     return choice;
   }
 
@@ -130,7 +134,14 @@ export class InferenceService implements Service, ActiveModel {
     this.model = await this.load(this.resolved);
     const { providers } = this.model;
     this.log.info(
-      { model: this.model.id, version: this.model.version, file: this.resolved.modelPath, threads: this.threadChoice?.chosen, providers },
+      {
+        model: this.model.id,
+        version: this.model.version,
+        file: this.resolved.modelPath,
+        threads: this.threadChoice?.chosen.threads,
+        sessions: this.threadChoice?.chosen.sessions,
+        providers,
+      },
       'model loaded',
     );
     const wanted = this.settings.executionProviders.filter((provider) => provider !== 'cpu');
@@ -222,7 +233,12 @@ export class InferenceService implements Service, ActiveModel {
         swaps: this.swaps,
         ...(this.model?.resolved.selection ? { modelChoice: this.model.resolved.selection } : {}),
         ...(this.threadChoice
-          ? { threads: this.threadChoice.chosen, threadsBy: this.threadChoice.measured ? 'measurement' : 'config', threadTimings: this.threadChoice.timings }
+          ? {
+              threads: this.threadChoice.chosen.threads,
+              sessions: this.threadChoice.chosen.sessions,
+              threadsBy: this.threadChoice.measured ? 'measurement' : 'config',
+              threadTimings: this.threadChoice.timings,
+            }
           : {}),
       },
     };

@@ -15,6 +15,8 @@ import type { InferenceResult } from './result.js';
 
 export interface SessionSettings {
   intraOpThreads: number;
+  /** Sessions, each in its own worker thread, that run the two lanes side by side (1 or 2; default 1). */
+  sessions?: number;
   interOpThreads: number;
   graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
   executionProviders: string[];
@@ -131,7 +133,7 @@ export interface Lane {
 }
 
 /**
- * One model ready to run: its onnxruntime session (in a worker thread), two reused lanes, and
+ * One model ready to run: its onnxruntime session or two (each in a worker thread), two reused lanes, and
  * the pre- and post-processing the manifest asks for. prepare() copies a frame into a free
  * lane (the frame can be released at once), execute() runs it, finish() decodes it and frees
  * the lane.
@@ -147,7 +149,7 @@ export class LoadedModel {
 
   private constructor(
     readonly resolved: ResolvedModel,
-    private readonly session: SessionWorker,
+    private readonly sessions: readonly SessionWorker[],
     scoreThreshold: number | undefined,
     readonly providers: string[],
   ) {
@@ -156,7 +158,7 @@ export class LoadedModel {
     this.geometry = geometryOf(manifest);
     this.inputIsUint8 = dtype === 'uint8';
     const dims = layout === 'NCHW' ? [1, 3, height, width] : [1, height, width, 3];
-    session.bind({ inputName: manifest.input.name, inputType: dtype, inputDims: dims, outputName: manifest.output.name });
+    for (const session of sessions) session.bind({ inputName: manifest.input.name, inputType: dtype, inputDims: dims, outputName: manifest.output.name });
     const lane = (index: number): Lane => ({
       index,
       input: this.inputIsUint8 ? new Uint8Array(width * height * 3) : new Float32Array(width * height * 3),
@@ -189,15 +191,22 @@ export class LoadedModel {
         throw new AgentError('MODEL_LOAD_FAILED', `${manifest.id}: ${modelPath} has sha256 ${actual}, the manifest says ${manifest.sha256}`);
       }
     }
-    const { session, providers } = await createSession(resolved, settings, threads);
+    const sessions: SessionWorker[] = [];
+    let providers: string[] = [];
     try {
-      checkAgainstManifest(session.info, resolved);
-      const model = new LoadedModel(resolved, session, settings.scoreThreshold, providers);
+      // Lane i runs in session i % sessions: with two, the lanes run side by side.
+      for (let i = 0; i < Math.min(2, Math.max(1, settings.sessions ?? 1)); i++) {
+        const opened = await createSession(resolved, settings, threads);
+        sessions.push(opened.session);
+        providers = opened.providers;
+      }
+      checkAgainstManifest(sessions[0]!.info, resolved);
+      const model = new LoadedModel(resolved, sessions, settings.scoreThreshold, providers);
       // Warm-up, once per lane: the first run allocates and plans, and gives each lane its output buffer.
       await Promise.all([model.warmLane(), model.warmLane()]);
       return model;
     } catch (error) {
-      await session.close();
+      for (const session of sessions) await session.close();
       throw error;
     }
   }
@@ -280,7 +289,7 @@ export class LoadedModel {
   async execute(lane: Lane): Promise<void> {
     const started = performance.now();
     try {
-      const outcome = await this.session.run(
+      const outcome = await this.sessions[lane.index % this.sessions.length]!.run(
         lane.index,
         lane.input.buffer as ArrayBuffer,
         (lane.output?.buffer as ArrayBuffer | undefined) ?? null,
@@ -353,13 +362,18 @@ export class LoadedModel {
   }
 
   /** Refuses new runs; resolves once the run in flight (if any) is back from onnxruntime. */
-  halt(): Promise<void> {
-    return this.session.halt();
+  async halt(): Promise<void> {
+    await Promise.all(this.sessions.map((session) => session.halt()));
+  }
+
+  /** Sessions running the lanes (2: side by side). */
+  get sessionCount(): number {
+    return this.sessions.length;
   }
 
   /** Releases the session once no lane is in use (a swap may happen while one is). */
   async release(): Promise<void> {
     while (this.lanes[0].busy || this.lanes[1].busy) await new Promise((resolve) => setTimeout(resolve, 2));
-    await this.session.close();
+    for (const session of this.sessions) await session.close();
   }
 }

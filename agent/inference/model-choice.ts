@@ -1,12 +1,11 @@
 import os from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { describeCpuInt8 } from './cpu-features.js';
 import { LoadedModel, type SessionSettings } from './loaded-model.js';
 import { autoCandidates, type ResolvedModel } from './model-files.js';
 import { InferenceThreads } from './session-worker.js';
-import { medianOf, pickThreads, type ThreadTiming, threadCandidates } from './thread-choice.js';
+import { describeRunConfig, medianOf, pickThreads, type RunConfig, runConfigs, type ThreadTiming, timeRound } from './thread-choice.js';
 
 /** A model this close to the fastest (as a share) counts as fast as it: the earlier candidate (int8) wins. */
 export const MODEL_TIE_SHARE = 0.05;
@@ -16,8 +15,8 @@ const TIMED_RUNS = 10;
 /** Why "auto" runs the model it runs; shown by `cctv-agent status`. */
 export interface ModelSelection {
   chosen: string;
-  /** The thread count it was fastest at; undefined when nothing was timed. */
-  threads?: number;
+  /** The threads and sessions it was fastest with; undefined when nothing was timed. */
+  run?: RunConfig;
   reason: string;
   /** Median ms per run of each candidate at each thread count tried. */
   timings: Array<{ model: string } & ThreadTiming>;
@@ -37,17 +36,18 @@ export interface TimedCandidate {
  * wins, except that an earlier candidate within MODEL_TIE_SHARE of it is preferred. So int8 is
  * never kept when it is measurably slower than float on this CPU.
  */
-export function decideModel(candidates: readonly TimedCandidate[]): { chosen: string; threads: number; reason: string } {
+export function decideModel(candidates: readonly TimedCandidate[]): { chosen: string; run: RunConfig; reason: string } {
   if (candidates.length === 0) throw new Error('decideModel: no candidate');
   const best = candidates.map((candidate) => ({ id: candidate.id, ...pickThreads(candidate.timings) }));
   const fastest = Math.min(...best.map((entry) => entry.msPerRun));
   const chosen = best.find((entry) => entry.msPerRun <= fastest * (1 + MODEL_TIE_SHARE))!;
-  const figures = best.map((entry) => `${entry.id} ${entry.msPerRun} ms (${entry.threads} thread${entry.threads > 1 ? 's' : ''})`).join(', ');
-  if (best.length === 1) return { chosen: chosen.id, threads: chosen.threads, reason: `the only candidate: ${figures}` };
+  const figures = best.map((entry) => `${entry.id} ${entry.msPerRun} ms (${describeRunConfig(entry)})`).join(', ');
+  const run = { threads: chosen.threads, sessions: chosen.sessions };
+  if (best.length === 1) return { chosen: chosen.id, run, reason: `the only candidate: ${figures}` };
   const quickest = best.find((entry) => entry.msPerRun === fastest)!;
   const why =
     chosen.id === quickest.id ? `fastest on this CPU` : `within ${MODEL_TIE_SHARE * 100}% of ${quickest.id}, and preferred (smaller; the quantizer's model)`;
-  return { chosen: chosen.id, threads: chosen.threads, reason: `${chosen.id} ${why}: ${figures}` };
+  return { chosen: chosen.id, run, reason: `${chosen.id} ${why}: ${figures}` };
 }
 
 /** Why a candidate may not be chosen: its recorded agreement with its reference is below the minimum. */
@@ -63,30 +63,27 @@ export function agreementShortfall(model: ResolvedModel, minAgreement: number): 
  * alternated round by round (the order reversed every other round) so that every pair sees the
  * same machine, the median kept.
  */
-export async function timeModels(models: readonly ResolvedModel[], settings: SessionSettings, threadCounts: readonly number[]): Promise<TimedCandidate[]> {
-  const pool = new InferenceThreads();
-  const sessions: Array<{ id: string; threads: number; model: LoadedModel; samples: number[] }> = [];
+export async function timeModels(models: readonly ResolvedModel[], settings: SessionSettings, configs: readonly RunConfig[]): Promise<TimedCandidate[]> {
+  const pool = new InferenceThreads(0);
+  const sessions: Array<{ id: string; config: RunConfig; model: LoadedModel; samples: number[] }> = [];
   try {
     for (const resolved of models)
-      for (const threads of threadCounts)
+      for (const config of configs)
         sessions.push({
           id: resolved.manifest.id,
-          threads,
-          model: await LoadedModel.load(resolved, { ...settings, intraOpThreads: threads }, pool),
+          config,
+          model: await LoadedModel.load(resolved, { ...settings, intraOpThreads: config.threads, sessions: config.sessions }, pool),
           samples: [],
         });
     for (let round = 0; round < TIMED_RUNS; round++) {
-      for (const session of round % 2 ? [...sessions].reverse() : sessions) {
-        const started = performance.now();
-        await session.model.infer(null);
-        session.samples.push(performance.now() - started);
-      }
+      for (const session of round % 2 ? [...sessions].reverse() : sessions)
+        session.samples.push(await timeRound(() => session.model.infer(null), session.config.sessions));
     }
     return models.map((resolved) => ({
       id: resolved.manifest.id,
       timings: sessions
         .filter((session) => session.id === resolved.manifest.id)
-        .map((session) => ({ threads: session.threads, msPerRun: Math.round(medianOf(session.samples) * 100) / 100, runs: TIMED_RUNS })),
+        .map((session) => ({ ...session.config, msPerRun: Math.round(medianOf(session.samples) * 100) / 100, runs: TIMED_RUNS })),
     }));
   } finally {
     for (const session of sessions) await session.model.release();
@@ -97,11 +94,11 @@ export async function timeModels(models: readonly ResolvedModel[], settings: Ses
 export interface AutoChoiceInput {
   assetsDir?: string;
   minAgreement: number;
-  settings: Omit<SessionSettings, 'intraOpThreads'> & { intraOpThreads: number | 'auto' };
+  settings: Omit<SessionSettings, 'intraOpThreads' | 'sessions'> & { intraOpThreads: number | 'auto'; sessions: number | 'auto' };
   log: Logger;
   cores?: number;
   /** Injected in tests: times the candidates (default: timeModels on this CPU). */
-  time?: (models: readonly ResolvedModel[], threadCounts: readonly number[]) => Promise<TimedCandidate[]>;
+  time?: (models: readonly ResolvedModel[], configs: readonly RunConfig[]) => Promise<TimedCandidate[]>;
 }
 
 /**
@@ -128,11 +125,13 @@ export async function chooseAutoModel(fallback: ResolvedModel, input: AutoChoice
     input.log.warn({ chosen: only, excluded }, `model "auto": ${reason}`);
     return { ...eligible[0]!, selection: { chosen: only, reason, timings: [], excluded, cpu: describeCpuInt8() } };
   }
-  const configured = input.settings.intraOpThreads;
-  const threadCounts = configured === 'auto' ? threadCandidates(input.cores ?? os.availableParallelism()) : [configured];
+  const configs = runConfigs(input.cores ?? os.availableParallelism(), { threads: input.settings.intraOpThreads, sessions: input.settings.sessions });
   let timed: TimedCandidate[];
   try {
-    timed = await (input.time ?? ((models, counts) => timeModels(models, { ...input.settings, intraOpThreads: 1 }, counts)))(eligible, threadCounts);
+    timed = await (input.time ?? ((models, candidates) => timeModels(models, { ...input.settings, intraOpThreads: 1, sessions: 1 }, candidates)))(
+      eligible,
+      configs,
+    );
   } catch (error) {
     input.log.warn({ err: errorMessage(error) }, 'model "auto": timing the candidates failed: running the first one present');
     return eligible[0]!;
@@ -141,14 +140,14 @@ export async function chooseAutoModel(fallback: ResolvedModel, input: AutoChoice
   const chosen = eligible.find((model) => model.manifest.id === decision.chosen)!;
   const selection: ModelSelection = {
     chosen: decision.chosen,
-    threads: decision.threads,
+    run: decision.run,
     reason: decision.reason,
     timings: timed.flatMap((candidate) => candidate.timings.map((timing) => ({ model: candidate.id, ...timing }))),
     excluded,
     cpu: describeCpuInt8(),
   };
   input.log.info(
-    { chosen: selection.chosen, threads: selection.threads, timings: selection.timings, excluded, cpu: selection.cpu },
+    { chosen: selection.chosen, run: selection.run, timings: selection.timings, excluded, cpu: selection.cpu },
     `model chosen by measurement: ${selection.reason}`,
   );
   return { ...chosen, selection };

@@ -54,11 +54,14 @@ describe('cctv-agent status, from local files only', () => {
     const still = spawnAgent(['model', 'run', assetPath('bus-and-cars.jpg'), '--config', config, '--json']);
     expect((await still.exited).code, still.stderr()).toBe(0);
     expect((JSON.parse(still.stdout()) as { model: { id: string } }).model.id).toBe(chosenModel);
-    // The thread count was chosen by timing 1 and 2 threads at start (issue #19), logged and shown.
+    // Threads and sessions were chosen by timing 1 and 2 threads and 2 one-thread sessions at start (issue #19), logged and shown.
     const chosen = agent.logs.find((line) => line.msg === 'inference threads chosen by measurement')!;
     expect(chosen).toBeDefined();
-    expect((chosen['timings'] as unknown[]).length).toBe(Math.min(2, os.availableParallelism()));
-    expect(running.out).toMatch(new RegExp(`inference threads: ${String(chosen['chosen'])} \\(measured: 1 thread [\\d.]+ ms`));
+    expect((chosen['timings'] as unknown[]).length).toBe(os.availableParallelism() >= 2 ? 3 : 1);
+    const sessions = Number(chosen['sessions']);
+    expect(running.out).toMatch(
+      new RegExp(`inference threads: ${String(chosen['chosen'])}${sessions > 1 ? ` × ${sessions} sessions` : ''} \\(measured, ms per frame: 1 thread [\\d.]+`),
+    );
     expect(running.out).toMatch(/highway\s+streaming/);
     expect(running.out).toMatch(/broken\s+(backoff|starting)\s.*SOURCE_REFUSED/);
     expect(running.out).toContain('mqtt: off');

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chooseAutoModel, decideModel, type TimedCandidate } from '../../agent/inference/model-choice.js';
 import type { ResolvedModel } from '../../agent/inference/model-files.js';
+import type { RunConfig } from '../../agent/inference/thread-choice.js';
 import { captureLogger } from '../support/capture-log.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -10,7 +11,7 @@ const tempDir = useTempDir('cctv-model-choice-');
 
 const candidate = (id: string, msByThreads: Record<number, number>): TimedCandidate => ({
   id,
-  timings: Object.entries(msByThreads).map(([threads, msPerRun]) => ({ threads: Number(threads), msPerRun, runs: 10 })),
+  timings: Object.entries(msByThreads).map(([threads, msPerRun]) => ({ threads: Number(threads), sessions: 1, msPerRun, runs: 10 })),
 });
 
 /** An assets directory with stand-in model files: "auto" looks only at which files are present. */
@@ -24,13 +25,19 @@ function assetsWith(files: string[]): string {
 /** A fake timing source: the figures a CPU would give, no model run. */
 const fakeTimes =
   (ms: Record<string, Record<number, number>>) =>
-  async (models: readonly ResolvedModel[], threadCounts: readonly number[]): Promise<TimedCandidate[]> =>
-    models.map((model) => candidate(model.manifest.id, Object.fromEntries(threadCounts.map((threads) => [threads, ms[model.manifest.id]![threads]!]))));
+  async (models: readonly ResolvedModel[], configs: readonly RunConfig[]): Promise<TimedCandidate[]> =>
+    models.map((model) =>
+      candidate(
+        model.manifest.id,
+        Object.fromEntries(configs.filter((config) => config.sessions === 1).map((config) => [config.threads, ms[model.manifest.id]![config.threads]!])),
+      ),
+    );
 
 const logged = (capture: ReturnType<typeof captureLogger>): string[] => capture.lines().map((line) => String((JSON.parse(line) as { msg: unknown }).msg));
 
 const settings = {
   intraOpThreads: 'auto' as const,
+  sessions: 'auto' as const,
   interOpThreads: 1,
   graphOptimization: 'all' as const,
   executionProviders: ['cpu' as const],
@@ -41,11 +48,11 @@ const settings = {
 describe('model.manifest "auto": int8 never slower than float', () => {
   it('keeps the faster model, each at its best thread count', () => {
     const slowerInt8 = decideModel([candidate('yolox-nano-int8', { 1: 19.4, 2: 16.1 }), candidate('yolox-nano', { 1: 15.0, 2: 14.9 })]);
-    expect(slowerInt8).toMatchObject({ chosen: 'yolox-nano', threads: 1 });
+    expect(slowerInt8).toMatchObject({ chosen: 'yolox-nano', run: { threads: 1, sessions: 1 } });
     expect(slowerInt8.reason).toContain('yolox-nano fastest on this CPU');
     expect(decideModel([candidate('yolox-nano-int8', { 1: 12, 2: 13 }), candidate('yolox-nano', { 1: 15, 2: 14 })])).toMatchObject({
       chosen: 'yolox-nano-int8',
-      threads: 1,
+      run: { threads: 1, sessions: 1 },
     });
   });
 
@@ -69,8 +76,8 @@ describe('model.manifest "auto": int8 never slower than float', () => {
       time: fakeTimes({ 'yolox-nano-int8': { 1: 20, 2: 18 }, 'yolox-nano': { 1: 14, 2: 15 } }),
     });
     expect(chosen.manifest.id).toBe('yolox-nano');
-    expect(chosen.selection).toMatchObject({ chosen: 'yolox-nano', threads: 1, excluded: [] });
-    expect(chosen.selection!.timings).toHaveLength(4);
+    expect(chosen.selection).toMatchObject({ chosen: 'yolox-nano', run: { threads: 1, sessions: 1 }, excluded: [] });
+    expect(chosen.selection!.timings).toHaveLength(4); // two models, each at 1 and 2 threads (the fake times one session)
     expect(logged(capture).some((msg) => msg.startsWith('model chosen by measurement: yolox-nano fastest'))).toBe(true);
   });
 
@@ -106,18 +113,18 @@ describe('model.manifest "auto": int8 never slower than float', () => {
     expect(only.manifest.id).toBe('yolox-nano');
     expect(only.selection).toBeUndefined();
 
-    const counts: number[][] = [];
+    const counts: string[][] = [];
     await chooseAutoModel({} as ResolvedModel, {
       assetsDir: assetsWith(['yolox-nano-int8.onnx', 'yolox-nano.onnx']),
       minAgreement: 0.9,
       settings: { ...settings, intraOpThreads: 2 },
       log: captureLogger().log,
-      time: async (models, threadCounts) => {
-        counts.push([...threadCounts]);
-        return fakeTimes({ 'yolox-nano-int8': { 2: 10 }, 'yolox-nano': { 2: 12 } })(models, threadCounts);
+      time: async (models, configs) => {
+        counts.push(configs.map((config) => `${config.threads}x${config.sessions}`));
+        return fakeTimes({ 'yolox-nano-int8': { 2: 10 }, 'yolox-nano': { 2: 12 } })(models, configs);
       },
     });
-    expect(counts).toEqual([[2]]);
+    expect(counts).toEqual([['2x1']]);
   });
 
   it('a failed timing falls back to the first candidate present, logged', async () => {
