@@ -28,8 +28,8 @@ export function buildPipeline(
   log: Logger,
   onFrame?: (frame: Frame) => void,
 ): PipelinePart {
-  const inference = new InferenceService(model, config.inference, log.child({ module: 'inference' }));
   let scheduler: FrameScheduler | undefined;
+  const inference = new InferenceService(model, config.inference, log.child({ module: 'inference' }), undefined, () => scheduler?.nudge());
   const ingest = new IngestService({
     config,
     geometry: geometryOf(model.manifest),

@@ -66,6 +66,15 @@ export class FrameScheduler implements Service {
     this.loop = this.run();
   }
 
+  /**
+   * A lane may be free again outside the scheduler's own runs (a still image ran, or stopped
+   * holding the lanes back): look for frames now rather than at the next frame's arrival, which
+   * for a camera that waits for the scheduler (a file read without -re) would never come.
+   */
+  nudge(): void {
+    this.wake?.();
+  }
+
   /** Cameras came or went: read the slot list again. */
   refreshSlots(): void {
     for (const slot of this.slots) slot.setReadyListener(undefined);

@@ -39,6 +39,8 @@ export class InferenceService implements Service, ActiveModel {
     private readonly settings: Omit<SessionSettings, 'intraOpThreads' | 'sessions'> & { intraOpThreads: number | 'auto'; sessions: number | 'auto' },
     private readonly log: Logger,
     private readonly cores: number = os.availableParallelism(),
+    /** Called when a still image gives the lanes back (the scheduler may have frames waiting for one). */
+    private readonly onLanesFreed: () => void = () => {},
   ) {}
 
   /** LoadedModel.load, tracked so that halt() can wait for its warm-up runs. */
@@ -203,12 +205,13 @@ export class InferenceService implements Service, ActiveModel {
           release?.();
           release = undefined;
           // infer() takes the lane before its first await: the scheduler cannot take it first.
-          return model.infer(frame);
+          return await model.infer(frame);
         }
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     } finally {
       release?.();
+      this.onLanesFreed();
     }
   }
 

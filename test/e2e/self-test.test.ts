@@ -115,7 +115,19 @@ describe('golden-sample self-test end to end', () => {
     await waitFor(selfTestAlert, 10_000, 'the self-test alert, again');
 
     const before = results;
-    await waitFor(() => results > before + 5, 20_000, 'results still flowing');
+    try {
+      await waitFor(() => results > before + 5, 20_000, 'results still flowing');
+    } catch (error) {
+      console.log(
+        agent
+          .stdout()
+          .split('\n')
+          .filter((line) => !line.includes('"level":30'))
+          .slice(-40)
+          .join('\n'),
+      );
+      throw error;
+    }
     agent.kill('SIGTERM');
     expect((await agent.exited).code).toBe(0);
   }, 180_000);

@@ -116,4 +116,32 @@ describe('the frame scheduler, on fake time', () => {
     expect(results).not.toContain('bad');
     expect(scheduler.health().detail).toMatchObject({ processed: 10, errors: 10 });
   });
+
+  it('a frame left waiting while the lanes were held for a still image is taken on nudge(), with no new frame arriving', async () => {
+    const slots = [slot('file')];
+    const model = fakeModel(5);
+    let held = true;
+    const gated = Object.create(model, { canPrepare: { get: () => !held && model.canPrepare } }) as LoadedModel;
+    const results: string[] = [];
+    const scheduler = new FrameScheduler({
+      slots: () => slots,
+      models: { active: gated },
+      onResult: (result) => results.push(`${result.cameraId}#${result.seq}`),
+      log: captureLogger().log,
+    });
+    await scheduler.start();
+    // A camera that waits for the scheduler (a file without -re) publishes one frame, then nothing.
+    slots[0]!.publish(1, Date.now(), 4, 4);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(results).toEqual([]);
+    held = false; // the still image is done with the lanes
+    await vi.advanceTimersByTimeAsync(50);
+    expect(results).toEqual([]); // nothing woke the scheduler
+    scheduler.nudge();
+    await vi.advanceTimersByTimeAsync(50);
+    expect(results).toEqual(['file#1']);
+    const stopping = scheduler.stop();
+    await vi.runAllTimersAsync();
+    await stopping;
+  });
 });
