@@ -53,6 +53,14 @@ const PER_IMAGE_OPS = new Set([
 /** Ops with an `axis` attribute that must not be the batch axis. */
 const AXIS_OPS = new Set(['Concat', 'Softmax', 'Flatten']);
 
+/**
+ * Axis 0, or a negative axis that is 0 for some rank: the tensors' ranks are not known here, and
+ * -1 (the last axis) is the only negative one that is never the batch of a batched tensor.
+ */
+function mayBeBatchAxis(axis: number): boolean {
+  return axis === 0 || axis < -1;
+}
+
 function unsafe(node: NodeProto, why: string): AgentError {
   return new AgentError('MODEL_BATCH_AXIS_UNSAFE', `${node.opType} node ${node.name || '(unnamed)'}: ${why}`);
 }
@@ -95,7 +103,7 @@ export function withBatchAxis(source: ModelProto, batch: 'dynamic' | number = 'd
     if (PER_IMAGE_OPS.has(node.opType)) continue;
     if (AXIS_OPS.has(node.opType)) {
       const axis = toNumber(attribute(node, 'axis')?.i ?? (node.opType === 'Concat' ? 0 : 1));
-      if (axis === 0) throw unsafe(node, 'it works along the first (batch) axis');
+      if (mayBeBatchAxis(axis)) throw unsafe(node, `it works along axis ${axis}, the first (batch) axis or possibly it`);
       continue;
     }
     switch (node.opType) {
@@ -107,7 +115,7 @@ export function withBatchAxis(source: ModelProto, batch: 'dynamic' | number = 'd
       case 'Slice': {
         if (node.input.length < 3 || attribute(node, 'axes')) throw unsafe(node, 'an opset < 10 Slice (axes as an attribute) is not handled');
         const axes = constant(node, 3, 'axes');
-        if (!axes || axes.includes(0)) throw unsafe(node, 'it slices the first (batch) axis');
+        if (!axes || axes.some(mayBeBatchAxis)) throw unsafe(node, `it slices axes [${axes ?? 'all'}], the first (batch) axis or possibly it`);
         continue;
       }
       case 'Resize': {

@@ -87,7 +87,13 @@ describe('withBatchAxis', () => {
   });
 
   it.each([
-    ['Concat along the batch', [makeNode('Concat', ['y', 'y'], ['y2'], 'odd', [int('axis', 0)])], [], 'Concat node odd: it works along the first (batch) axis'],
+    ['Concat along the batch', [makeNode('Concat', ['y', 'y'], ['y2'], 'odd', [int('axis', 0)])], [], 'Concat node odd: it works along axis 0'],
+    [
+      'Concat along a negative axis that may be the batch',
+      [makeNode('Concat', ['y', 'y'], ['y2'], 'odd', [int('axis', -4)])],
+      [],
+      'Concat node odd: it works along axis -4',
+    ],
     [
       'a Slice of the batch',
       [makeNode('Slice', ['y', 's', 'e', 'a'], ['y2'], 'odd')],
