@@ -76,6 +76,8 @@ export const errorFixes = {
   QUANTIZE_NO_FRAMES: 'the calibration source gave no frames: check the folder holds images, the video decodes, or the camera sends pictures',
   QUANTIZE_UNKNOWN_LAYER: 'use a layer name the model has (`cctv-agent model layers MODEL` lists them)',
   QUANTIZE_SOURCE_FAILED: 'the calibration source could not be read: check its path or camera id and the ffmpeg message',
+  MODEL_BATCH_AXIS_UNSAFE:
+    'the model has a node that fixes or mixes the batch dimension (named in the message): it cannot be given a batch axis safely; re-export it with a dynamic batch',
   // Model updates (agent/models/, docs/model-updates.md)
   MODEL_BUNDLE_INVALID:
     'the bundle is not a model bundle (a tar with manifest.json, its signature and the files it names): pack it with `cctv-agent model pack`',

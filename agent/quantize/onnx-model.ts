@@ -21,6 +21,7 @@ export interface TensorProto {
   dims: Int64[];
   rawData: Uint8Array;
   floatData: number[];
+  int64Data?: Int64[];
 }
 export interface AttributeProto {
   name: string;
@@ -37,9 +38,14 @@ export interface NodeProto {
   output: string[];
   attribute: AttributeProto[];
 }
+/** One dimension of a recorded shape: a number, a symbolic name (dynamic), or neither (unknown). */
+export interface DimensionProto {
+  dimValue?: Int64 | null;
+  dimParam?: string | null;
+}
 export interface ValueInfoProto {
   name: string;
-  type?: { tensorType?: { elemType?: number } | null } | null;
+  type?: { tensorType?: { elemType?: number; shape?: { dim: DimensionProto[] } | null } | null } | null;
 }
 export interface GraphProto {
   name: string;
