@@ -2,9 +2,10 @@
  * How many cameras one box carries: the real agent (dist/, the compiled CLI) with N cameras that
  * all pull one RTSP stream (the highway clip, 320x240 at 25 fps, from the test rig's GStreamer
  * server: one shared pipeline, like a real camera with N viewers), a real mosquitto, every
- * subsystem at its defaults. N rises until a camera falls under 98 % of its sample rate or any
- * frame is dropped (latest-wins), and the largest N that holds is printed, with the agent's CPU
- * (its process and its ffmpeg children) and the inference p95.
+ * subsystem at its defaults. N rises until a camera falls under 98 % of its sample rate (or drops
+ * more than 0.5 % of its frames), and the largest N with no drop at all and the largest N at the
+ * rate are printed, with the agent's CPU (its process and its ffmpeg children) and the
+ * inference p95.
  *
  * Variants are configuration overlays measured side by side: at each N, every variant runs
  * once, the order alternating from one N to the next, so each sees the same machine:
@@ -76,7 +77,12 @@ interface RunFigures {
   inferenceP95: number;
   threads: string;
   holds: boolean;
+  /** Every camera at >= 98 % with drops under DROP_SHARE_TOLERATED of the frames: jitter, not capacity. */
+  holdsRate: boolean;
 }
+
+/** A drop share this small is scheduling jitter (two frames of one camera arriving close together), not a lack of capacity. */
+const DROP_SHARE_TOLERATED = 0.005;
 
 /** utime+stime of a process and all its descendants (ffmpeg under setpriv), in clock ticks. */
 function treeTicks(pid: number): number {
@@ -185,8 +191,9 @@ async function runOnce(variant: string, cameras: number, fps: number, rtspUrl: s
       agentCpu: ((endTicks - startTicks) / CLK_TCK / seconds) * 100,
       machineBusy: ((endMachine.busy - startMachine.busy) / (endMachine.total - startMachine.total)) * 100,
       inferenceP95: latencies.length > 0 ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.95))]! : Number.NaN,
-      threads: threadsLine ? String(threadsLine['chosen'] ?? threadsLine['threads']) : '?',
+      threads: threadsLine ? `${String(threadsLine['chosen'] ?? threadsLine['threads'])}x${String(threadsLine['sessions'] ?? 1)}` : '?',
       holds: minRate >= fps * HOLD_SHARE && dropped === 0,
+      holdsRate: minRate >= fps * HOLD_SHARE && dropped <= DROP_SHARE_TOLERATED * cameras * fps * seconds,
     };
     fs.rmSync(dir, { recursive: true, force: true });
     return figures;
@@ -201,12 +208,12 @@ function line(figures: RunFigures): string {
     String(figures.cameras).padStart(3),
     `${figures.fps} fps`,
     `per camera ${figures.minRate.toFixed(2)}-${figures.maxRate.toFixed(2)}/s`,
-    `dropped ${String(figures.dropped).padStart(4)}`,
+    `dropped ${String(figures.dropped).padStart(4)} (${((100 * figures.dropped) / (figures.cameras * figures.fps * SECONDS)).toFixed(2)} %)`,
     `agent CPU ${figures.agentCpu.toFixed(0).padStart(3)} %`,
     `machine ${figures.machineBusy.toFixed(0).padStart(3)} %`,
     `inference p95 ${figures.inferenceP95.toFixed(1)} ms`,
-    `threads ${figures.threads}`,
-    figures.holds ? 'holds' : 'FAILS',
+    `threads x sessions ${figures.threads}`,
+    figures.holds ? 'holds' : figures.holdsRate ? 'FAILS (drops only)' : 'FAILS',
   ].join('  ');
 }
 
@@ -234,6 +241,7 @@ async function main(cleanup: BenchCleanup): Promise<void> {
     for (const variant of variants)
       if (!VARIANTS[variant]) throw new Error(`BENCH_VARIANTS: unknown variant "${variant}" (known: ${Object.keys(VARIANTS).join(', ')})`);
     const largest = new Map<string, number>(variants.map((variant) => [variant, 0]));
+    const largestRate = new Map<string, number>(variants.map((variant) => [variant, 0]));
     const failed = new Set<string>();
     const steps = numbers(fps >= 5 ? 'BENCH_STEPS' : 'BENCH_STEPS_LOW', fps >= 5 ? '2,4,6,8,10,12,14,16' : '4,8,12,16,20,24');
     for (const [index, cameras] of steps.entries()) {
@@ -242,14 +250,16 @@ async function main(cleanup: BenchCleanup): Promise<void> {
         if (failed.has(variant)) continue;
         const figures = await runOnce(variant, cameras, fps, rtsp.url, broker.url, root);
         console.log(line(figures));
-        if (figures.holds) largest.set(variant, cameras);
+        if (figures.holds && !failed.has(`${variant}:zero-drops`)) largest.set(variant, cameras);
+        if (!figures.holds) failed.add(`${variant}:zero-drops`);
+        if (figures.holdsRate) largestRate.set(variant, cameras);
         else failed.add(variant);
       }
       if (variants.every((variant) => failed.has(variant))) break;
     }
     for (const variant of variants)
       summary.push(
-        `${fps} fps, ${variant} (${VARIANTS[variant]!.describe}): largest N that holds ${largest.get(variant)}${failed.has(variant) ? '' : ' (every step held)'}`,
+        `${fps} fps, ${variant} (${VARIANTS[variant]!.describe}): largest N with 0 drops ${largest.get(variant)}; at >= ${HOLD_SHARE * 100} % with drops under ${DROP_SHARE_TOLERATED * 100} % ${largestRate.get(variant)}${failed.has(variant) ? '' : ' (every step held)'}`,
       );
     console.log('');
   }
