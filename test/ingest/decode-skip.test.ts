@@ -1,12 +1,15 @@
-import { readFileSync } from 'node:fs';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cameraSchema } from '../../agent/config/schema.js';
 import type { DecodeSkipMode } from '../../agent/ingest/decode-skip.js';
+import { buildFfmpegArgs } from '../../agent/ingest/ffmpeg-args.js';
+import { FfmpegProcess } from '../../agent/ingest/ffmpeg-process.js';
+import { bytesPerFrame } from '../../agent/ingest/frame-geometry.js';
 import { assetPath } from '../support/assets.js';
-import { runFfmpeg } from '../support/ffmpeg.js';
-import { startIngest, type Harness } from '../support/ingest-harness.js';
+import { ffmpegPath, runFfmpeg } from '../support/ffmpeg.js';
+import { SMALL_GEOMETRY, startIngest, type Harness } from '../support/ingest-harness.js';
 import { waitForNoFfmpegChildren } from '../support/processes.js';
 import { startRtspServer, type RtspServerHandle } from '../support/rtsp-server.js';
 
@@ -165,5 +168,40 @@ describe('decoder skipping on a real RTSP stream', () => {
       ['keyframes-gop4s-at-1', 'DECODE_SKIP_TOO_SPARSE'],
     ]);
     expect(warnings[0]?.fix).toMatch(/sampleFps|GOP/);
+  });
+
+  it('why the GOP check matters: keyframes forced on a GOP of 4 s at 1 fps delivers repeats of one picture, not 1 new frame a second', async () => {
+    const camera = cameraSchema.parse({ id: 'forced', url: servers['gop4s']!.url, sampleFps: 1 });
+    const args = buildFfmpegArgs({
+      camera,
+      url: camera.url,
+      capabilities: { rtspTimeoutOption: '-stimeout', hasFpsMode: false },
+      geometry: SMALL_GEOMETRY,
+      hwaccel: 'none',
+      socketTimeoutSeconds: 10,
+      decodeSkip: 'keyframes',
+    });
+    const ffmpeg = new FfmpegProcess(ffmpegPath, args);
+    const frameBytes = bytesPerFrame(SMALL_GEOMETRY);
+    const prints: number[] = [];
+    let pending = Buffer.alloc(0);
+    ffmpeg.child.stdout.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= frameBytes) {
+        prints.push(fingerprint(pending.subarray(0, frameBytes)));
+        pending = pending.subarray(frameBytes);
+      }
+    });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (prints.length < 9 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      await ffmpeg.stop(true);
+    }
+    // The fps filter keeps its 1 frame a second by repeating the last keyframe until the next.
+    const window = prints.slice(1);
+    const repeats = window.filter((value, i) => i > 0 && value === window[i - 1]).length;
+    expect(window.length).toBeGreaterThanOrEqual(8);
+    expect(repeats, `${repeats} repeats in ${window.length} frames`).toBeGreaterThanOrEqual(window.length / 2);
   });
 });
