@@ -27,7 +27,9 @@
  *   BENCH_INPUTS          comma list of "rtsp" (through the rig's RTSP server) and "file" (the
  *                         same MP4 read directly, -re -stream_loop -1, as a file:// camera) (default rtsp,file)
  *   BENCH_DEBIAN_FFMPEG   the second ffmpeg (default /usr/bin/ffmpeg; absent: bundled only)
- *   BENCH_PHASES          comma list of "binaries" (bundled vs Debian) and "skip" (skip modes) (default binaries,skip)
+ *   BENCH_PHASES          comma list of "binaries" (bundled vs Debian), "skip" (skip modes, one camera at a time) and
+ *                         "threads" (BENCH_CAMERAS cameras decoding at once, ffmpeg's threads vs -threads 1) (default binaries,skip)
+ *   BENCH_CAMERAS         cameras at once in the threads phase (default 8)
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -42,6 +44,7 @@ import { startRtspServer, type RtspServerHandle } from '../test/support/rtsp-ser
 import { BenchCleanup, runBenchmark } from './cleanup.js';
 import { describeVideo, encodeH264, loadAverage, measure as measureArgs, median, sleep, table, type Measurement } from './decode-measure.js';
 import { runSkipPhase } from './ingest-decode-skip.js';
+import { runThreadsPhase } from './ingest-decode-threads.js';
 
 // ---------------------------------------------------------------- settings
 
@@ -66,7 +69,9 @@ const PHASES = (process.env.BENCH_PHASES ?? 'binaries,skip')
   .split(',')
   .map((s) => s.trim())
   .filter(Boolean);
-for (const phase of PHASES) if (phase !== 'binaries' && phase !== 'skip') throw new Error(`BENCH_PHASES: unknown phase "${phase}" (binaries, skip)`);
+for (const phase of PHASES)
+  if (phase !== 'binaries' && phase !== 'skip' && phase !== 'threads') throw new Error(`BENCH_PHASES: unknown phase "${phase}" (binaries, skip, threads)`);
+const CAMERAS = Math.round(envNumber('BENCH_CAMERAS', 8, 1));
 
 const SAMPLE_FPS = 5;
 /** The default model's input (YOLOX-nano): what the agent asks ffmpeg for. */
@@ -175,6 +180,19 @@ async function main(): Promise<void> {
       seconds: SECONDS,
       warmupSeconds: WARMUP_SECONDS,
       runs: RUNS,
+      tmp,
+      cleanups,
+    });
+  }
+  if (PHASES.includes('threads')) {
+    await runThreadsPhase({
+      capabilities: binaries[binaries.length - 1]!.capabilities,
+      geometry: GEOMETRY,
+      socketTimeoutSeconds: FFMPEG_DEFAULTS.socketTimeoutSeconds,
+      seconds: SECONDS,
+      warmupSeconds: WARMUP_SECONDS,
+      runs: RUNS,
+      cameras: CAMERAS,
       tmp,
       cleanups,
     });
