@@ -34,6 +34,10 @@ export const errorFixes = {
     "the camera URL's host name does not resolve: check the name, /etc/hosts and the DNS servers, or give the camera's IP address; the agent keeps retrying with backoff",
   FFMPEG_CRASHED:
     "ffmpeg died by a signal (a crash, e.g. SIGSEGV), usually a bug of that ffmpeg build with this stream: install Debian's ffmpeg (apt install ffmpeg; the agent prefers /usr/bin/ffmpeg) or set ffmpeg.path to another build; the agent retries with backoff",
+  DECODE_SKIP_TOO_SPARSE:
+    "the camera's decodeSkip mode would leave fewer frames than sampleFps (keyframes too far apart, or too few reference frames): the agent decodes with the next mode that keeps the rate; set decodeSkip: auto, lower sampleFps, or shorten the camera's keyframe interval (GOP)",
+  DECODE_PROBE_FAILED:
+    "the short probe of the camera's stream (frame rate, keyframe interval) failed, so decodeSkip cannot be applied safely: the camera is decoded in full; it is probed again after the next reconnection",
   CAMERA_CONFIG_REJECTED: "ffmpeg rejected this camera's settings (hwaccel, URL scheme, region): fix the camera config; it is not retried until then",
   STORAGE_OPEN_FAILED: 'make dataDir writable by the agent and check free disk space',
   STORAGE_WRITE_FAILED: 'check free disk space and the data directory',

@@ -10,6 +10,10 @@
  * another, never concurrently; each is measured BENCH_RUNS times, interleaved so that both
  * binaries see the same machine state, and the binary order alternates between runs.
  *
+ * A second phase (BENCH_PHASES=skip, bench/ingest-decode-skip.ts) measures the decoder-level
+ * skipping modes (-skip_frame noref / nokey) and -threads 1 side by side on test streams of
+ * known GOP and B-frame layout.
+ *
  * Run from the project root (see bench/README.md; needs scripts/install-test-deps.sh for the
  * RTSP server, scripts/install-bench-deps.sh for Debian's ffmpeg, and the test assets). The
  * TypeScript sources run as they are, through Vite's module runner; no build needed:
@@ -23,23 +27,24 @@
  *   BENCH_INPUTS          comma list of "rtsp" (through the rig's RTSP server) and "file" (the
  *                         same MP4 read directly, -re -stream_loop -1, as a file:// camera) (default rtsp,file)
  *   BENCH_DEBIAN_FFMPEG   the second ffmpeg (default /usr/bin/ffmpeg; absent: bundled only)
+ *   BENCH_PHASES          comma list of "binaries" (bundled vs Debian), "skip" (skip modes, one camera at a time) and
+ *                         "threads" (BENCH_CAMERAS cameras decoding at once, ffmpeg's threads vs -threads 1) (default binaries,skip)
+ *   BENCH_CAMERAS         cameras at once in the threads phase (default 8)
  */
-import { mkdtempSync, rmSync, statSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
 import { cameraSchema, configSchema } from '../agent/config/schema.js';
 import { sourceUrlWithCredentials } from '../agent/config/source-url.js';
 import { buildFfmpegArgs } from '../agent/ingest/ffmpeg-args.js';
 import { bundledFfmpegPath, probeFfmpeg, type FfmpegCapabilities } from '../agent/ingest/ffmpeg-binary.js';
-import { FfmpegProcess } from '../agent/ingest/ffmpeg-process.js';
 import { bytesPerFrame, type FrameGeometry } from '../agent/ingest/frame-geometry.js';
-import { SETPRIV } from '../agent/ingest/ingest-service.js';
 import { assetPath } from '../test/support/assets.js';
 import { startRtspServer, type RtspServerHandle } from '../test/support/rtsp-server.js';
 import { BenchCleanup, runBenchmark } from './cleanup.js';
-import { CLK_TCK, processTicks } from './proc-cpu.js';
+import { describeVideo, encodeH264, loadAverage, measure as measureArgs, median, sleep, table, type Measurement } from './decode-measure.js';
+import { runSkipPhase } from './ingest-decode-skip.js';
+import { runThreadsPhase } from './ingest-decode-threads.js';
 
 // ---------------------------------------------------------------- settings
 
@@ -60,6 +65,13 @@ const INPUTS = (process.env.BENCH_INPUTS ?? 'rtsp,file')
   .filter(Boolean);
 for (const input of INPUTS) if (input !== 'rtsp' && input !== 'file') throw new Error(`BENCH_INPUTS: unknown input "${input}" (rtsp, file)`);
 const DEBIAN_FFMPEG = process.env.BENCH_DEBIAN_FFMPEG || '/usr/bin/ffmpeg';
+const PHASES = (process.env.BENCH_PHASES ?? 'binaries,skip')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+for (const phase of PHASES)
+  if (phase !== 'binaries' && phase !== 'skip' && phase !== 'threads') throw new Error(`BENCH_PHASES: unknown phase "${phase}" (binaries, skip, threads)`);
+const CAMERAS = Math.round(envNumber('BENCH_CAMERAS', 8, 1));
 
 const SAMPLE_FPS = 5;
 /** The default model's input (YOLOX-nano): what the agent asks ffmpeg for. */
@@ -67,28 +79,6 @@ const GEOMETRY: FrameGeometry = { width: 416, height: 416, pixelFormat: 'bgr24',
 const FRAME_BYTES = bytesPerFrame(GEOMETRY);
 /** The agent's own defaults (hwaccel none, socket timeout), read from the config schema. */
 const FFMPEG_DEFAULTS = configSchema.shape.ffmpeg.parse(undefined);
-const FIRST_FRAME_TIMEOUT_MS = 30_000;
-
-// ---------------------------------------------------------------- /proc readings
-
-interface MachineTicks {
-  busy: number;
-  steal: number;
-}
-
-/** Whole machine, from /proc/stat: busy = user+nice+system+irq+softirq; steal = taken by the hypervisor. */
-function machineTicks(): MachineTicks {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
-  const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).map(Number);
-  return { busy: user + nice + system + irq + softirq, steal };
-}
-
-function loadAverage(): string {
-  return os
-    .loadavg()
-    .map((v) => v.toFixed(2))
-    .join(' ');
-}
 
 // ---------------------------------------------------------------- cleanup
 
@@ -101,24 +91,8 @@ interface Binary {
   capabilities: FfmpegCapabilities;
 }
 
-interface Measurement {
-  /** ffmpeg CPU time / wall time, in % of one core. */
-  cpuPercent: number;
-  framesPerSecond: number;
-  frames: number;
-  wallSeconds: number;
-  /** The RTSP server's own CPU over the window (rtsp input only), % of one core. */
-  serverCpuPercent: number | undefined;
-  /** Everything else busy on the machine over the window (not ffmpeg, server, this process), % of one core. */
-  otherCpuPercent: number;
-  stealPercent: number;
-  firstFrameMs: number;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function measure(binary: Binary, url: string, server: RtspServerHandle | undefined): Promise<Measurement> {
-  const camera = cameraSchema.parse({ id: 'bench', url, sampleFps: SAMPLE_FPS });
+function measure(binary: Binary, url: string, server: RtspServerHandle | undefined): Promise<Measurement> {
+  const camera = cameraSchema.parse({ id: 'bench', url, sampleFps: SAMPLE_FPS, decodeSkip: 'none' });
   const args = buildFfmpegArgs({
     camera,
     url: sourceUrlWithCredentials(camera),
@@ -127,74 +101,16 @@ async function measure(binary: Binary, url: string, server: RtspServerHandle | u
     hwaccel: FFMPEG_DEFAULTS.hwaccel,
     socketTimeoutSeconds: FFMPEG_DEFAULTS.socketTimeoutSeconds,
   });
-  // As the agent does: setpriv asks the kernel to kill ffmpeg if this process dies.
-  const wrapper = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--'] : [];
-  const [command, ...prefix] = [...wrapper, binary.capabilities.path];
-  const proc = new FfmpegProcess(command!, [...prefix, ...args]);
-  const stop = async (): Promise<void> => {
-    await proc.stop(true);
-  };
-  cleanups.add(stop);
-  try {
-    const pid = proc.pid;
-    if (pid === undefined) throw new Error(`could not spawn ${binary.capabilities.path}`);
-    let bytes = 0;
-    let stderr = '';
-    const started = performance.now();
-    let firstFrameAt = 0;
-    proc.child.stdout.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (firstFrameAt === 0 && bytes >= FRAME_BYTES) firstFrameAt = performance.now();
-    });
-    proc.child.stderr.setEncoding('utf8');
-    proc.child.stderr.on('data', (text: string) => {
-      stderr = (stderr + text).slice(-8000);
-    });
-    const frames = (): number => Math.floor(bytes / FRAME_BYTES);
-    const failure = (what: string): Error => new Error(`${binary.label} on ${url}: ${what}\nargv: ${args.join(' ')}\n--- ffmpeg stderr (tail) ---\n${stderr}`);
-
-    while (firstFrameAt === 0) {
-      if (!proc.running) throw failure('exited before the first frame');
-      if (performance.now() - started > FIRST_FRAME_TIMEOUT_MS) throw failure(`no frame within ${FIRST_FRAME_TIMEOUT_MS} ms`);
-      await sleep(20);
-    }
-    await sleep(WARMUP_SECONDS * 1000);
-
-    const serverPid = server?.pid();
-    const t0 = performance.now();
-    const f0 = frames();
-    const cpu0 = processTicks(pid);
-    const server0 = serverPid !== undefined ? processTicks(serverPid) : 0;
-    const self0 = process.cpuUsage();
-    const machine0 = machineTicks();
-
-    await sleep(SECONDS * 1000);
-
-    const t1 = performance.now();
-    const f1 = frames();
-    const cpu1 = processTicks(pid);
-    const server1 = serverPid !== undefined ? processTicks(serverPid) : 0;
-    const self1 = process.cpuUsage(self0);
-    const machine1 = machineTicks();
-    if (!proc.running) throw failure('exited during the measuring window');
-
-    const wall = (t1 - t0) / 1000;
-    const percent = (ticks: number): number => (ticks / CLK_TCK / wall) * 100;
-    const selfTicks = ((self1.user + self1.system) / 1e6) * CLK_TCK;
-    return {
-      cpuPercent: percent(cpu1 - cpu0),
-      framesPerSecond: (f1 - f0) / wall,
-      frames: f1 - f0,
-      wallSeconds: wall,
-      serverCpuPercent: serverPid !== undefined ? percent(server1 - server0) : undefined,
-      otherCpuPercent: Math.max(0, percent(machine1.busy - machine0.busy - (cpu1 - cpu0) - (server1 - server0) - selfTicks)),
-      stealPercent: percent(machine1.steal - machine0.steal),
-      firstFrameMs: firstFrameAt - started,
-    };
-  } finally {
-    await stop();
-    cleanups.delete(stop);
-  }
+  return measureArgs({
+    ffmpeg: binary.capabilities.path,
+    args,
+    frameBytes: FRAME_BYTES,
+    seconds: SECONDS,
+    warmupSeconds: WARMUP_SECONDS,
+    server,
+    cleanups,
+    label: `${binary.label} on ${url}`,
+  });
 }
 
 // ---------------------------------------------------------------- sources
@@ -207,80 +123,12 @@ interface Source {
 
 /** 20 s of testsrc2 at 1280x720/25, H.264 High, GOP 25, no B-frames, SPS/PPS on every keyframe. */
 function makeTestsrc2(dir: string, encoders: string[]): string {
-  const file = path.join(dir, 'testsrc2-1280x720-h264.mp4');
-  const args = [
-    '-hide_banner',
-    '-nostdin',
-    '-loglevel',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc2=size=1280x720:rate=25',
-    '-t',
-    '20',
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-pix_fmt',
-    'yuv420p',
-    '-g',
-    '25',
-    '-bf',
-    '0',
-    '-x264-params',
-    'repeat-headers=1',
-    '-movflags',
-    '+faststart',
-    '-an',
-    file,
-  ];
-  const errors: string[] = [];
-  for (const encoder of encoders) {
-    try {
-      execFileSync(encoder, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 180_000 });
-      return file;
-    } catch (error) {
-      errors.push(`${encoder}: ${String((error as { stderr?: unknown }).stderr ?? error)}`);
-    }
-  }
-  throw new Error(`could not encode the 1280x720 test stream (libx264 needed):\n${errors.join('\n')}`);
-}
-
-/** "h264 (High), 320x240, 25 fps, 29.9 s, 431 kbit/s", from ffmpeg's own reading of the file. */
-function describeVideo(ffmpeg: string, file: string): string {
-  let banner = '';
-  try {
-    execFileSync(ffmpeg, ['-hide_banner', '-nostdin', '-i', file], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-  } catch (error) {
-    banner = String((error as { stderr?: unknown }).stderr ?? ''); // "-i" alone exits 1: no output given
-  }
-  const duration = /Duration: (\d+):(\d+):([\d.]+)/.exec(banner);
-  const seconds = duration ? Number(duration[1]) * 3600 + Number(duration[2]) * 60 + Number(duration[3]) : NaN;
-  const video = /Video: (\w+(?: \([^)]*\))?)[^\n]*?(\d{2,5}x\d{2,5})[^\n]*?([\d.]+) fps/.exec(banner);
-  const kbits = (statSync(file).size * 8) / 1000 / seconds;
-  const codec = video ? `${video[1]}, ${video[2]}, ${video[3]} fps` : 'unknown video';
-  return `${path.basename(file)}: ${codec}, ${seconds.toFixed(1)} s, ${kbits.toFixed(0)} kbit/s`;
-}
-
-// ---------------------------------------------------------------- report
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
-function table(headers: string[], rows: string[][], rightAligned: boolean[]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => (rightAligned[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+  return encodeH264(
+    path.join(dir, 'testsrc2-1280x720-h264.mp4'),
+    ['-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25', '-t', '20'],
+    ['-g', '25', '-bf', '0'],
+    encoders,
+  );
 }
 
 // ---------------------------------------------------------------- main
@@ -322,6 +170,38 @@ async function main(): Promise<void> {
     `  hardware decode: ${gpu ? 'a GPU device exists, but' : 'no /dev/dri or /dev/nvidia0, so'} -hwaccel is not measured (the agent's default is none)`,
   );
 
+  if (PHASES.includes('binaries')) await runBinariesPhase(binaries, tmp, bundledPath, debianPresent);
+  if (PHASES.includes('skip')) {
+    // The ffmpeg the agent would run here: Debian's when installed, else the bundled one.
+    await runSkipPhase({
+      capabilities: binaries[binaries.length - 1]!.capabilities,
+      geometry: GEOMETRY,
+      socketTimeoutSeconds: FFMPEG_DEFAULTS.socketTimeoutSeconds,
+      seconds: SECONDS,
+      warmupSeconds: WARMUP_SECONDS,
+      runs: RUNS,
+      tmp,
+      cleanups,
+    });
+  }
+  if (PHASES.includes('threads')) {
+    await runThreadsPhase({
+      capabilities: binaries[binaries.length - 1]!.capabilities,
+      geometry: GEOMETRY,
+      socketTimeoutSeconds: FFMPEG_DEFAULTS.socketTimeoutSeconds,
+      seconds: SECONDS,
+      warmupSeconds: WARMUP_SECONDS,
+      runs: RUNS,
+      cameras: CAMERAS,
+      tmp,
+      cleanups,
+    });
+  }
+  console.log(`\nload average at end ${loadAverage()}. "others %": the rest of the machine over each window (other users of this shared`);
+  console.log('2-core machine), % of one core; large values mean the figures above are noisier.');
+}
+
+async function runBinariesPhase(binaries: Binary[], tmp: string, bundledPath: string, debianPresent: boolean): Promise<void> {
   const encoders = [bundledPath, ...(debianPresent ? [DEBIAN_FFMPEG] : [])];
   console.log('  encoding the 1280x720 testsrc2 stream...');
   const hd = makeTestsrc2(tmp, encoders);
@@ -431,8 +311,7 @@ async function main(): Promise<void> {
   } else {
     console.log("\n(Debian's ffmpeg absent: no Debian / bundled ratio.)");
   }
-  console.log(`\nload average at end ${loadAverage()}. "others %": the rest of the machine over each window (other users of this shared`);
-  console.log('2-core machine), % of one core; large values mean the figures above are noisier.');
+  console.log('');
 }
 
 await runBenchmark(main, cleanups);

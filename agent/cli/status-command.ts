@@ -49,7 +49,7 @@ export function formatStatus(snapshot: StatusSnapshot, running: boolean, now = D
   lines.push('cameras:');
   lines.push(
     tableLines([
-      ['id', 'state', 'for', 'frames', 'dropped', 'fps', 'reconnects', 'last error'],
+      ['id', 'state', 'for', 'frames', 'dropped', 'fps', 'decode', 'reconnects', 'last error'],
       ...cameras.map((camera) => [
         camera.id,
         camera.state,
@@ -57,6 +57,8 @@ export function formatStatus(snapshot: StatusSnapshot, running: boolean, now = D
         String(camera.framesIn),
         String(camera.dropped),
         String(camera.decodeFps),
+        // The decoder skipping in use (docs/ingest.md); the code when the setting fell back.
+        camera.decode ? `${camera.decode.mode}${camera.decode.code ? ` (${camera.decode.code})` : ''}` : '-',
         String(camera.reconnects),
         camera.lastError ? `${camera.lastError}${camera.lastErrorAt ? ` (${duration(now - camera.lastErrorAt)} ago)` : ''}` : '-',
       ]),

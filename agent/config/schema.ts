@@ -63,6 +63,12 @@ export const cameraSchema = z.strictObject({
   loop: z.boolean().default(true).describe('File sources: replay from the start when the file ends.'),
   realtime: z.boolean().default(true).describe('File sources: read at the native frame rate (like a camera) rather than as fast as possible.'),
   transport: z.enum(['tcp', 'udp', 'auto']).default('tcp').describe('RTSP transport.'),
+  decodeSkip: z
+    .enum(['auto', 'none', 'nonref', 'keyframes'])
+    .default('auto')
+    .describe(
+      "Decode less than every frame when sampleFps is far below the stream's rate (ffmpeg -skip_frame). auto: keyframes only when keyframes alone come at sampleFps or more, else skip non-reference frames when what is left still does, else decode all; learned by a short probe of the stream at start (docs/ingest.md). nonref: skip non-reference frames (-skip_frame noref). keyframes: decode keyframes only (-skip_frame nokey). none: decode every frame. A mode the stream cannot serve at sampleFps falls back (DECODE_SKIP_TOO_SPARSE).",
+    ),
   roi: roiSchema.optional().describe('Region of interest, as fractions of the picture: cropped before scaling to the model input.'),
   enabled: z.boolean().default(true).describe('false: keep the camera configured but do not open it.'),
   // counting (issue #18)

@@ -5,6 +5,8 @@ import type { Logger } from '../log/logger.js';
 import { backoffDelay } from '../common/backoff.js';
 import { sourceKind, sourceUrlWithCredentials } from '../config/source-url.js';
 import { resolveSourceHost, systemLookup, type HostLookup } from './camera-host.js';
+import { DecodePlanner, type DecodeState } from './decode-planner.js';
+import type { DecodeSkipMode } from './decode-skip.js';
 import { buildFfmpegArgs } from './ffmpeg-args.js';
 import type { FfmpegCapabilities } from './ffmpeg-binary.js';
 import { FfmpegProcess, type Spawner } from './ffmpeg-process.js';
@@ -34,6 +36,8 @@ export interface CameraState {
   /** Frames per second delivered by ffmpeg over the last few seconds. */
   decodeFps: number;
   pid: number | undefined;
+  /** Decoder skipping in use and why (undefined before the first start). */
+  decode: DecodeState | undefined;
 }
 
 export interface SupervisorSettings {
@@ -101,6 +105,7 @@ export class CameraSupervisor {
   private readonly reader: FrameReader;
   private readonly log: Logger;
   private readonly errorBudget = new ErrorLineBudget();
+  private readonly planner: DecodePlanner;
   private process: FfmpegProcess | undefined;
   private stopping = false;
   private loop: Promise<void> | undefined;
@@ -125,6 +130,7 @@ export class CameraSupervisor {
     this.slot = new LatestFrameSlot(camera.id, settings.geometry.width, settings.geometry.height, frameBytes, camera.roi);
     this.reader = new FrameReader(this.slot, frameBytes, deps.firstSeq ?? 0);
     this.log = deps.log.child({ camera: camera.id });
+    this.planner = new DecodePlanner(camera, settings, this.log, deps.spawner);
   }
 
   get nextSeq(): number {
@@ -139,6 +145,7 @@ export class CameraSupervisor {
   async stop(): Promise<void> {
     this.stopping = true;
     this.wakeBackoff?.();
+    await this.planner.stop();
     await this.process?.stop(this.reader.lastFrameAt !== 0);
     await this.loop;
     this.loop = undefined;
@@ -166,6 +173,7 @@ export class CameraSupervisor {
       dropped: this.slot.dropped,
       decodeFps: this.decodeFps,
       pid: this.process?.running ? this.process.pid : undefined,
+      decode: this.planner.state,
     };
   }
 
@@ -224,7 +232,11 @@ export class CameraSupervisor {
           lastAddress = target.address;
         }
         if (this.stopping) break;
-        const { exitCode, signal, stderr, stalled } = await this.runOnce(target.url);
+        this.setState('starting');
+        // Probed before the first start, and after a reconnection when the last probe failed.
+        const decodeSkip = await this.planner.plan(target.url, attempt === 0);
+        if (this.stopping) break;
+        const { exitCode, signal, stderr, stalled } = await this.runOnce(target.url, decodeSkip);
         if (this.stopping) break;
         if (kind === 'file' && !this.camera.loop && exitCode === 0 && !stalled) {
           this.recordError('SOURCE_ENDED', undefined);
@@ -265,7 +277,10 @@ export class CameraSupervisor {
     }
   }
 
-  private async runOnce(url: string): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; stderr: FfmpegStderr; stalled: boolean }> {
+  private async runOnce(
+    url: string,
+    decodeSkip: DecodeSkipMode,
+  ): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; stderr: FfmpegStderr; stalled: boolean }> {
     const args = buildFfmpegArgs({
       camera: this.camera,
       url,
@@ -274,6 +289,7 @@ export class CameraSupervisor {
       hwaccel: this.settings.hwaccel,
       socketTimeoutSeconds: this.settings.socketTimeoutSeconds,
       decodeThreads: this.settings.decodeThreads,
+      decodeSkip,
     });
     this.setState('starting');
     this.reader.reset();

@@ -1,5 +1,6 @@
 import type { CameraConfig, Roi } from '../config/schema.js';
 import { sourceKind } from '../config/source-url.js';
+import { SKIP_FRAME_VALUE, type DecodeSkipMode } from './decode-skip.js';
 import type { FfmpegCapabilities } from './ffmpeg-binary.js';
 import type { FrameGeometry } from './frame-geometry.js';
 
@@ -13,6 +14,8 @@ export interface FfmpegArgsInput {
   socketTimeoutSeconds: number;
   /** Decoder threads; 0: ffmpeg's choice. */
   decodeThreads?: number;
+  /** Decoder-level frame skipping (agent/ingest/decode-skip.ts chooses it); default none. */
+  decodeSkip?: DecodeSkipMode;
 }
 
 const fixed = (value: number): string => String(Math.round(value * 1e6) / 1e6);
@@ -51,6 +54,8 @@ export function buildFfmpegArgs(input: FfmpegArgsInput): string[] {
   const args = ['-hide_banner', '-nostats', '-loglevel', 'info'];
   if (input.hwaccel !== 'none') args.push('-hwaccel', input.hwaccel);
   if (input.decodeThreads) args.push('-threads', String(input.decodeThreads));
+  // An input (decoder) option: the skipped frames are never decoded, not merely dropped after.
+  if (input.decodeSkip !== undefined && input.decodeSkip !== 'none') args.push('-skip_frame', SKIP_FRAME_VALUE[input.decodeSkip]);
   if (kind === 'rtsp') {
     if (camera.transport !== 'auto') args.push('-rtsp_transport', camera.transport);
     args.push(capabilities.rtspTimeoutOption, String(Math.round(input.socketTimeoutSeconds * 1_000_000)));

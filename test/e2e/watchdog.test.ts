@@ -48,6 +48,9 @@ describe('systemd notify protocol on a real unix datagram socket', () => {
     await agent.waitForLog((line) => line.msg === 'cctv-agent running', 30_000);
     await sleep(300);
     expect(notify.messages[0]).toMatch(/^READY=1\nSTATUS=running: 1 camera/);
+    // Frames flow once the camera streams (after the stream probe that decides its decoder
+    // skipping, docs/ingest.md); until then the watchdog is pinged as for any camera connecting.
+    await agent.waitForLog((line) => line.msg === 'camera state' && line['to'] === 'streaming', 30_000);
 
     await sleep(4000);
     const whileFlowing = pings();

@@ -1,5 +1,6 @@
 import { configSchema, type AgentConfig } from '../../agent/config/schema.js';
 import type { CameraState } from '../../agent/ingest/camera-supervisor.js';
+import type { Frame } from '../../agent/ingest/frame.js';
 import type { FrameGeometry } from '../../agent/ingest/frame-geometry.js';
 import { IngestService } from '../../agent/ingest/ingest-service.js';
 import { captureLogger } from './capture-log.js';
@@ -30,7 +31,7 @@ export interface Harness {
 export async function startIngest(
   raw: Record<string, unknown>,
   geometry: FrameGeometry = SMALL_GEOMETRY,
-  options: { consumerDelayMs?: number } = {},
+  options: { consumerDelayMs?: number; onFrame?: (cameraId: string, frame: Frame) => void } = {},
 ): Promise<Harness> {
   const config: AgentConfig = configSchema.parse(raw);
   const { log, lines } = captureLogger();
@@ -45,6 +46,7 @@ export async function startIngest(
         if (!frame) return;
         arrivals.get(slot.cameraId)!.push(Date.now());
         sourceSizes.set(slot.cameraId, [frame.sourceWidth, frame.sourceHeight]);
+        options.onFrame?.(slot.cameraId, frame);
         slot.release(frame);
       };
       // A slow consumer stands in for a model that takes consumerDelayMs per frame.
