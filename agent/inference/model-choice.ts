@@ -3,7 +3,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { describeCpuInt8 } from './cpu-features.js';
 import { LoadedModel, type SessionSettings } from './loaded-model.js';
-import { autoCandidates, type ResolvedModel } from './model-files.js';
+import { autoCandidates, type ModelSelection, type ResolvedModel } from './model-files.js';
 import { InferenceThreads } from './session-worker.js';
 import { describeRunConfig, medianOf, pickThreads, type RunConfig, runConfigs, type ThreadTiming, timeRound } from './thread-choice.js';
 
@@ -11,19 +11,6 @@ import { describeRunConfig, medianOf, pickThreads, type RunConfig, runConfigs, t
 export const MODEL_TIE_SHARE = 0.05;
 /** Timed runs per model and thread count, alternated (about 2 s in all for two YOLOX-nano models on 2 cores). */
 const TIMED_RUNS = 10;
-
-/** Why "auto" runs the model it runs; shown by `cctv-agent status`. */
-export interface ModelSelection {
-  chosen: string;
-  /** The threads and sessions it was fastest with; undefined when nothing was timed. */
-  run?: RunConfig;
-  reason: string;
-  /** Median ms per run of each candidate at each thread count tried. */
-  timings: Array<{ model: string } & ThreadTiming>;
-  /** Candidates left out before timing, and why. */
-  excluded: Array<{ model: string; reason: string }>;
-  cpu: string;
-}
 
 export interface TimedCandidate {
   id: string;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { AgentError, errorMessage } from '../errors.js';
 import { defaultAssetsDir, manifestsDir } from '../paths.js';
 import { manifestSchema, type ModelManifest } from './manifest.js';
-import type { ModelSelection } from './model-choice.js';
+import type { RunConfig, ThreadTiming } from './thread-choice.js';
 
 /** A manifest with its files located and its labels read: everything needed to load the model. */
 export interface ResolvedModel {
@@ -13,6 +13,19 @@ export interface ResolvedModel {
   labels: string[];
   /** Set when model.manifest "auto" chose this model by measurement (model-choice.ts). */
   selection?: ModelSelection;
+}
+
+/** Why "auto" runs the model it runs; shown by `cctv-agent status`. */
+export interface ModelSelection {
+  chosen: string;
+  /** The threads and sessions it was fastest with; undefined when nothing was timed. */
+  run?: RunConfig;
+  reason: string;
+  /** Median ms per run of each candidate at each thread count tried. */
+  timings: Array<{ model: string } & ThreadTiming>;
+  /** Candidates left out before timing, and why. */
+  excluded: Array<{ model: string; reason: string }>;
+  cpu: string;
 }
 
 /** "auto": the catalogued int8 model, else one the asset fetch derived on this machine, else float. */
