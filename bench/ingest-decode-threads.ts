@@ -17,18 +17,11 @@ import { SETPRIV } from '../agent/ingest/ingest-service.js';
 import { startRtspServer } from '../test/support/rtsp-server.js';
 import type { BenchCleanup } from './cleanup.js';
 import { encodeH264, median, sleep, table } from './decode-measure.js';
+import type { SkipPhaseOptions } from './ingest-decode-skip.js';
 import { CLK_TCK, processTicks } from './proc-cpu.js';
 
-export interface ThreadsPhaseOptions {
-  capabilities: FfmpegCapabilities;
-  geometry: FrameGeometry;
-  socketTimeoutSeconds: number;
-  seconds: number;
-  warmupSeconds: number;
-  runs: number;
+export interface ThreadsPhaseOptions extends SkipPhaseOptions {
   cameras: number;
-  tmp: string;
-  cleanups: BenchCleanup;
 }
 
 interface Sample {

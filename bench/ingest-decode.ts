@@ -171,32 +171,19 @@ async function main(): Promise<void> {
   );
 
   if (PHASES.includes('binaries')) await runBinariesPhase(binaries, tmp, bundledPath, debianPresent);
-  if (PHASES.includes('skip')) {
-    // The ffmpeg the agent would run here: Debian's when installed, else the bundled one.
-    await runSkipPhase({
-      capabilities: binaries[binaries.length - 1]!.capabilities,
-      geometry: GEOMETRY,
-      socketTimeoutSeconds: FFMPEG_DEFAULTS.socketTimeoutSeconds,
-      seconds: SECONDS,
-      warmupSeconds: WARMUP_SECONDS,
-      runs: RUNS,
-      tmp,
-      cleanups,
-    });
-  }
-  if (PHASES.includes('threads')) {
-    await runThreadsPhase({
-      capabilities: binaries[binaries.length - 1]!.capabilities,
-      geometry: GEOMETRY,
-      socketTimeoutSeconds: FFMPEG_DEFAULTS.socketTimeoutSeconds,
-      seconds: SECONDS,
-      warmupSeconds: WARMUP_SECONDS,
-      runs: RUNS,
-      cameras: CAMERAS,
-      tmp,
-      cleanups,
-    });
-  }
+  // The ffmpeg the agent would run here: Debian's when installed, else the bundled one.
+  const phaseOptions = {
+    capabilities: binaries[binaries.length - 1]!.capabilities,
+    geometry: GEOMETRY,
+    socketTimeoutSeconds: FFMPEG_DEFAULTS.socketTimeoutSeconds,
+    seconds: SECONDS,
+    warmupSeconds: WARMUP_SECONDS,
+    runs: RUNS,
+    tmp,
+    cleanups,
+  };
+  if (PHASES.includes('skip')) await runSkipPhase(phaseOptions);
+  if (PHASES.includes('threads')) await runThreadsPhase({ ...phaseOptions, cameras: CAMERAS });
   console.log(`\nload average at end ${loadAverage()}. "others %": the rest of the machine over each window (other users of this shared`);
   console.log('2-core machine), % of one core; large values mean the figures above are noisier.');
 }
