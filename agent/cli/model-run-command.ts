@@ -9,7 +9,7 @@ import { chooseFfmpeg, probeFfmpeg } from '../ingest/ffmpeg-binary.js';
 import { readStillFrame } from '../ingest/still-frame.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import type { CliIo } from './io.js';
-import { readAgentState, readStatusModel } from './telemetry-command.js';
+import { readAgentState } from './telemetry-command.js';
 import type { ModelRunOutput } from './model-run-output.js';
 import { formatTable } from './table.js';
 
@@ -59,11 +59,8 @@ function chooseModel(values: { model?: string; manifest?: string; config?: strin
  */
 function servingModel(config: AgentConfig | undefined): ResolvedModel | undefined {
   if (config?.model.manifest !== 'auto') return undefined;
-  const dataDir = path.resolve(config.dataDir);
-  const agent = readAgentState(dataDir, Date.now());
-  if (agent.state !== 'running') return undefined;
-  const serving = readStatusModel(dataDir);
-  if (!serving) return undefined;
+  const { state, model: serving } = readAgentState(path.resolve(config.dataDir), Date.now());
+  if (state !== 'running' || !serving) return undefined;
   const assetsDir = config.model.assetsDir;
   const file = findManifestById(serving.id, ...(assetsDir ? [assetsDir] : []));
   if (!file) return undefined;

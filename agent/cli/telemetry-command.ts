@@ -135,27 +135,18 @@ function locate(options: TelemetryOptions, io: CliIo): DatabaseLocation {
 }
 
 /** What <dataDir>/status.json says about the agent, read the way `status` reads it. */
-export function readAgentState(dataDir: string, now: number): AgentState & { deviceId: string | null } {
+export function readAgentState(dataDir: string, now: number): AgentState & { deviceId: string | null; model: StatusSnapshot['model'] } {
   let snapshot: StatusSnapshot;
   try {
     snapshot = JSON.parse(fs.readFileSync(path.join(dataDir, STATUS_FILE_NAME), 'utf8')) as StatusSnapshot;
   } catch (error) {
     // No status file, or a half-written one from an old agent: the header says "unknown".
-    if (systemErrorCode(error) !== undefined || error instanceof SyntaxError) return { state: 'unknown', pid: null, statusWrittenAt: null, deviceId: null };
+    if (systemErrorCode(error) !== undefined || error instanceof SyntaxError)
+      return { state: 'unknown', pid: null, statusWrittenAt: null, deviceId: null, model: undefined };
     throw error;
   }
   const state: AgentState['state'] = livenessOf(snapshot, now);
-  return { state, pid: snapshot.pid, statusWrittenAt: snapshot.writtenAt, deviceId: snapshot.deviceId };
-}
-
-/** The model a status.json says the agent serves; undefined without a readable one. */
-export function readStatusModel(dataDir: string): { id: string; version: string } | undefined {
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(dataDir, STATUS_FILE_NAME), 'utf8')) as StatusSnapshot).model;
-  } catch (error) {
-    if (systemErrorCode(error) !== undefined || error instanceof SyntaxError) return undefined;
-    throw error;
-  }
+  return { state, pid: snapshot.pid, statusWrittenAt: snapshot.writtenAt, deviceId: snapshot.deviceId, model: snapshot.model };
 }
 
 export interface TelemetryCommandDeps {
@@ -201,7 +192,7 @@ function summary(options: TelemetryOptions, location: DatabaseLocation, io: CliI
   const reader = TelemetryReader.open(location.file)!;
   try {
     const result = reader.summarize({ since: options.since, until: options.until, bucketMs: options.bucketMs, cameraId: options.cameraId });
-    const { deviceId, ...agent } = readAgentState(location.dataDir, now);
+    const { deviceId, model: _model, ...agent } = readAgentState(location.dataDir, now);
     const context: ReportContext = {
       deviceId: location.deviceId ?? deviceId ?? result.latest?.sample?.deviceId ?? null,
       file: location.file,

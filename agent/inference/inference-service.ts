@@ -87,12 +87,7 @@ export class InferenceService implements Service, ActiveModel {
         msPerRun: Math.round(medianOf(loaded.find((entry) => entry.config === config)!.samples) * 100) / 100,
         runs: TIMED_RUNS,
       }));
-      this.threadChoice = { ...choice, measured: true };
-      this.measuredChoices.set(resolved.manifest.id, this.threadChoice);
-      this.log.info(
-        { model: resolved.manifest.id, chosen: choice.chosen.threads, sessions: choice.chosen.sessions, timings: choice.timings },
-        'inference threads chosen by measurement',
-      );
+      this.threadChoice = this.remember(resolved.manifest.id, { ...choice, measured: true });
       const kept = loaded.find((entry) => entry.config.threads === choice.chosen.threads && entry.config.sessions === choice.chosen.sessions)!;
       loaded.splice(loaded.indexOf(kept), 1);
       return kept.model;
@@ -106,10 +101,14 @@ export class InferenceService implements Service, ActiveModel {
     const selection = resolved.selection;
     if (!selection || selection.chosen !== resolved.manifest.id || selection.run === undefined) return undefined;
     const timings = selection.timings.filter((timing) => timing.model === resolved.manifest.id).map(({ model: _model, ...timing }) => timing);
-    const choice = { chosen: selection.run, measured: true, timings };
-    this.measuredChoices.set(resolved.manifest.id, choice);
+    return this.remember(resolved.manifest.id, { chosen: selection.run, measured: true, timings });
+  }
+
+  /** A measured configuration, kept for the model's later loads in this run and logged once. */
+  private remember(modelId: string, choice: RunChoice): RunChoice {
+    this.measuredChoices.set(modelId, choice);
     this.log.info(
-      { model: resolved.manifest.id, chosen: choice.chosen.threads, sessions: choice.chosen.sessions, timings },
+      { model: modelId, chosen: choice.chosen.threads, sessions: choice.chosen.sessions, timings: choice.timings },
       'inference threads chosen by measurement',
     );
     return choice;
