@@ -85,6 +85,8 @@ export class EvidenceService implements Service {
   private lastPrunedEventAt: number | undefined;
   private readonly prunedSinceEvent = { samples: 0, bytes: 0, byAge: 0, byQuota: 0, disputed: 0, random: 0 };
   private prunedTotal = 0;
+  /** The table's totals for health (read every few seconds), read again only after the writer changed a row. */
+  private totals: { samples: number; bytes: number; changes: number } | undefined;
 
   constructor(private readonly deps: EvidenceDeps) {
     const { config } = deps;
@@ -102,6 +104,7 @@ export class EvidenceService implements Service {
     const db = this.deps.db();
     const { config } = this.deps;
     const writer = new EvidenceWriter(db);
+    this.totals = undefined;
     const completeness = new RandomCompleteness(db);
     completeness.begin(this.now());
     const quota = new EvidenceQuota(db, {
@@ -336,7 +339,8 @@ export class EvidenceService implements Service {
 
   health(): Health {
     const writing = this.writing;
-    const totals = writing?.store.totals();
+    if (writing && this.totals?.changes !== writing.writer.changes) this.totals = { ...writing.store.totals(), changes: writing.writer.changes };
+    const totals = writing ? this.totals : undefined;
     const sum = (key: keyof ReasonStats): number => sampleReasons.reduce((total, reason) => total + this.stats[reason][key], 0);
     const since = writing?.completeness.since();
     return {

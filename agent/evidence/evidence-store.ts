@@ -137,6 +137,12 @@ export class EvidenceWriter {
   private readonly disputeRow;
   private readonly deleteRow;
   readonly markDisputed: (resultIds: readonly string[]) => number;
+  /** Rows inserted or deleted through this writer (the only one): cached totals are valid while it holds. */
+  private rowChanges = 0;
+
+  get changes(): number {
+    return this.rowChanges;
+  }
 
   constructor(db: Db) {
     this.insertRow = db.prepare(`INSERT INTO evidence (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
@@ -150,6 +156,7 @@ export class EvidenceWriter {
   }
 
   insert(sample: EvidenceSample): void {
+    this.rowChanges++;
     this.insertRow.run(
       sample.sampleId,
       sample.resultId,
@@ -170,6 +177,7 @@ export class EvidenceWriter {
   }
 
   delete(sampleId: string): void {
+    this.rowChanges++;
     this.deleteRow.run(sampleId);
   }
 }

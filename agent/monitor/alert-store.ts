@@ -21,6 +21,7 @@ export class AlertStore {
   private readonly insert;
   private readonly clear;
   private readonly active;
+  private readonly activeCountQuery;
   private readonly last;
 
   constructor(db: Db) {
@@ -29,6 +30,7 @@ export class AlertStore {
     );
     this.clear = db.prepare<[number, string]>("UPDATE alerts SET state = 'cleared', cleared_at = ? WHERE alert_id = ? AND state = 'raised'");
     this.active = db.prepare<[], AlertRow>("SELECT * FROM alerts WHERE state = 'raised' ORDER BY raised_at");
+    this.activeCountQuery = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM alerts WHERE state = 'raised'");
     this.last = db.prepare<[string, string, string, string], AlertRow>(
       'SELECT * FROM alerts WHERE rule_id = ? AND camera_id = ? AND model_id = ? AND model_version = ? ORDER BY raised_at DESC, id DESC LIMIT 1',
     );
@@ -46,6 +48,11 @@ export class AlertStore {
   /** Every alert raised and not cleared, as published. */
   activeAlerts(): ActiveAlert[] {
     return this.active.all().map((row) => JSON.parse(row.detail) as ActiveAlert);
+  }
+
+  /** How many alerts are raised (health, every few seconds: a count, not the alerts parsed). */
+  activeCount(): number {
+    return this.activeCountQuery.get()!.n;
   }
 
   /** A rule's state for one camera and model, from its latest alert (for the cooldown too). */

@@ -350,8 +350,8 @@ export class MonitorService implements Service {
       precision: quality.windows.labels.overall.precision,
       labels: quality.windows.labels.overall.labelled,
     }));
-    const alerts = this.stores?.alerts.activeAlerts().length ?? 0;
-    const pending = this.stores?.retrain.list(50).filter((request) => request.state === 'pending').length ?? 0;
+    const alerts = this.stores?.alerts.activeCount() ?? 0;
+    const pending = this.stores?.retrain.pendingCount() ?? 0;
     return {
       ok: this.lastError === undefined,
       state: this.stores ? (alerts > 0 ? `alerting (${alerts})` : 'watching') : 'stopped',

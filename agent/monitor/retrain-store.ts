@@ -51,6 +51,7 @@ export class RetrainStore {
   private readonly pendingFor;
   private readonly pendingOfCamera;
   private readonly recent;
+  private readonly pendingCountQuery;
 
   constructor(db: Db) {
     this.insert = db.prepare(
@@ -64,6 +65,7 @@ export class RetrainStore {
     );
     this.pendingOfCamera = db.prepare<[string], Row>("SELECT * FROM retrain_requests WHERE state = 'pending' AND camera_id = ?");
     this.recent = db.prepare<[number], Row>('SELECT * FROM retrain_requests ORDER BY raised_at DESC, id DESC LIMIT ?');
+    this.pendingCountQuery = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM retrain_requests WHERE state = 'pending'");
   }
 
   pending(key: ModelKey): RetrainRequest | undefined {
@@ -79,6 +81,11 @@ export class RetrainStore {
   /** The most recent requests, newest first. */
   list(limit = 50): RetrainRequest[] {
     return this.recent.all(limit).map(toRequest);
+  }
+
+  /** How many requests are pending (health, every few seconds: a count, not the requests parsed). */
+  pendingCount(): number {
+    return this.pendingCountQuery.get()!.n;
   }
 
   raise(request: Omit<RetrainRequest, 'state' | 'stateAt'>, actor: string): RetrainRequest {

@@ -43,7 +43,11 @@ async function held(samples: number) {
   // Noise, so the JPEG spans several chunks.
   const data = crypto.randomBytes(120 * 90 * 3);
   for (let seq = 0; seq < samples; seq++) {
-    service.offer(result(seq, seq % 2 === 0 ? 'north' : 'south'), () => ({ width: 120, height: 90, channels: 3, data }), `r${seq}`);
+    service.offer(
+      result(seq, seq % 2 === 0 ? 'north' : 'south'),
+      () => ({ kind: 'rgb' as const, width: 120, height: 90, channels: 3 as const, data }),
+      `r${seq}`,
+    );
     await service.idle();
   }
   return { service, db };

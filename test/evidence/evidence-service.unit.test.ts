@@ -4,6 +4,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { evidenceSchema } from '../../agent/config/monitor-schema.js';
 import { EvidenceService } from '../../agent/evidence/evidence-service.js';
+import { sharpOf } from '../../agent/evidence/jpeg-encoder.js';
 import { EvidenceWriter } from '../../agent/evidence/evidence-store.js';
 import { EvidenceQuota } from '../../agent/evidence/quota.js';
 import type { Picture } from '../../agent/inference/picture.js';
@@ -31,7 +32,7 @@ function result(seq: number, scores: number[] = [0.9], capturedAt = 1_000_000 + 
 function picture(width = 64, height = 48): Picture {
   const data = new Uint8Array(width * height * 3);
   for (let i = 0; i < data.length; i++) data[i] = (i * 2_654_435_761) >>> 24;
-  return { width, height, channels: 3, data };
+  return { kind: 'rgb', width, height, channels: 3, data };
 }
 
 function setup(overrides: Record<string, unknown> = {}, options: { now?: () => number; random?: () => number } = {}) {
@@ -214,9 +215,7 @@ describe('evidence service (real SQLite file, real sharp)', () => {
       random: () => 0,
       encode: async (pic, quality) => {
         if (fail) throw Object.assign(new Error('no memory'), { code: 'ENOMEM' });
-        return sharp(pic.data, { raw: { width: pic.width, height: pic.height, channels: 3 } })
-          .jpeg({ quality })
-          .toBuffer();
+        return sharpOf(pic).jpeg({ quality }).toBuffer();
       },
       log: captureLogger().log,
     });

@@ -41,7 +41,7 @@ async function heldEvidence(): Promise<{ dir: string; db: Db }> {
     log: captureLogger().log,
   });
   await service.start();
-  const picture = () => ({ width: 100, height: 50, channels: 3 as const, data: new Uint8Array(100 * 50 * 3).fill(128) });
+  const picture = () => ({ kind: 'rgb' as const, width: 100, height: 50, channels: 3 as const, data: new Uint8Array(100 * 50 * 3).fill(128) });
   const frames: Array<[InferenceResult, string]> = [
     [result('north', 1, [vehicle('car', 0.9, [0.1, 0.2, 0.3, 0.4]), vehicle('truck', 0.4, [0.6, 0.1, 0.2, 0.3])]), 'rA'],
     [result('north', 2, [vehicle('car', 0.8, [0.1, 0.2, 0.3, 0.4])]), 'rB'],
