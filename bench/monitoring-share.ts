@@ -27,7 +27,10 @@
  * BENCH_WARMUP_SECONDS (default 20), BENCH_AGENTS per side (default 3), BENCH_FPS (default 5),
  * BENCH_LABELLED_SHARE (default 0.02; 0 sends no feedback), BENCH_ON_MONITOR (the on side's
  * monitor section as a YAML flow mapping, default {}: to leave parts out, e.g.
- * '{ evidence: { enabled: false } }').
+ * '{ evidence: { enabled: false } }'), BENCH_VARIANT (default monitoring; heap-growth: both sides
+ * without monitoring, "on" with runtime.heapGrowingPercent at its default, "off" with 0, V8's own
+ * heap growth: what the setting saves, docs/decisions/0013-heap-growth.md), BENCH_NODE_ARGS (node
+ * options for every agent, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -54,6 +57,9 @@ const FEEDBACK_EVERY_MS = 30_000;
 const LABELLED_SHARE = env('BENCH_LABELLED_SHARE', 0.02);
 /** The on side's monitor settings (a YAML flow mapping): the defaults unless given. */
 const ON_MONITOR = process.env['BENCH_ON_MONITOR'] ?? '{}';
+const VARIANT = process.env['BENCH_VARIANT'] ?? 'monitoring';
+if (VARIANT !== 'monitoring' && VARIANT !== 'heap-growth') throw new Error(`BENCH_VARIANT ${VARIANT}: monitoring or heap-growth`);
+const MONITOR_OFF = 'monitor: { enabled: false, evidence: { enabled: false } }';
 
 const cleanup = new BenchCleanup('stopping the monitoring share bench');
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -63,6 +69,9 @@ const median = (values: number[]): number => {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 };
 const mean = (values: number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
+
+/** Resident memory of a process (VmRSS), in MB. */
+const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
 /** Run time of one thread in ns (schedstat's first field), exact where /proc/stat counts ticks. */
 const threadNs = (pid: number, tid: number): number => Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
@@ -76,6 +85,7 @@ interface RunningAgent {
 }
 
 interface Reading {
+  rssMb: number;
   mainNs: number;
   processTicks: number;
   results: number;
@@ -94,7 +104,9 @@ function configFor(name: string, monitoring: boolean, dir: string, brokerUrl: st
       `model: { manifest: "${path.join(projectRoot, 'models', 'manifests', 'yolox-nano-int8.json')}" }`,
       'inference: { intraOpThreads: 1, sessions: 1 }',
       `mqtt: { url: "${brokerUrl}" }`,
-      monitoring ? `monitor: ${ON_MONITOR}` : 'monitor: { enabled: false, evidence: { enabled: false } }',
+      ...(VARIANT === 'heap-growth'
+        ? [MONITOR_OFF, ...(monitoring ? [] : ['runtime: { heapGrowingPercent: 0 }'])]
+        : [monitoring ? `monitor: ${ON_MONITOR}` : MONITOR_OFF]),
       '',
     ].join('\n'),
   );
@@ -104,7 +116,9 @@ function configFor(name: string, monitoring: boolean, dir: string, brokerUrl: st
 async function startAgent(name: string, monitoring: boolean, brokerUrl: string): Promise<RunningAgent> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cctv-bench-share-${name}-`));
   cleanup.add(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const agent = spawnAgent(['run', '--config', configFor(name, monitoring, dir, brokerUrl)]);
+  // BENCH_NODE_ARGS reach every agent's node (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where the difference goes).
+  const nodeArgs = process.env['BENCH_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
+  const agent = spawnAgent(['run', '--config', configFor(name, monitoring, dir, brokerUrl)], { nodeArgs });
   cleanup.add(() => killIfRunning(agent));
   await agent.waitForLog((line) => line.msg === 'cctv-agent running', 60_000);
   const db = new Database(path.join(dir, 'agent.db'), { readonly: true, fileMustExist: true });
@@ -120,7 +134,7 @@ async function startAgent(name: string, monitoring: boolean, brokerUrl: string):
 
 function read(agent: RunningAgent): Reading {
   const pid = agent.process.child.pid!;
-  return { mainNs: threadNs(pid, pid), processTicks: processTicks(pid), results: agent.results() };
+  return { mainNs: threadNs(pid, pid), processTicks: processTicks(pid), results: agent.results(), rssMb: rssMb(pid) };
 }
 
 /** Feedback to the "on" agents, as a reviewer's tool would send it: verdicts on detections of results they published. */
@@ -128,6 +142,7 @@ class Reviewer {
   private readonly pending = new Map<string, FeedbackItem[]>();
   private sent = 0;
   private detections = 0;
+  private labelled = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -142,12 +157,13 @@ class Reviewer {
       const result = JSON.parse(payload.toString()) as ResultPayload;
       if (result.task !== 'detection') return;
       result.vehicles.forEach((_, index) => {
-        if (LABELLED_SHARE <= 0 || this.detections++ % Math.round(1 / LABELLED_SHARE) !== 0) return;
+        if (LABELLED_SHARE <= 0 || VARIANT !== 'monitoring' || this.detections++ % Math.round(1 / LABELLED_SHARE) !== 0) return;
         items.push({
           id: `${result.id}-${index}`,
           resultId: result.id,
           detection: index,
-          verdict: this.detections % 25 === 1 ? 'false-positive' : 'correct',
+          // Counted apart from the detections, so that one verdict in 25 is a false positive whatever the share.
+          verdict: ++this.labelled % 25 === 0 ? 'false-positive' : 'correct',
         } as FeedbackItem);
       });
     });
@@ -200,6 +216,7 @@ async function round(index: number, brokerUrl: string, client: mqtt.MqttClient):
       results: end.results - start.results,
       mainUs: (end.mainNs - start.mainNs) / 1000 / results,
       processUs: (((end.processTicks - start.processTicks) / CLK_TCK) * 1e6) / results,
+      rssMb: end.rssMb,
     };
   });
   for (const agent of agents) {
@@ -216,7 +233,7 @@ async function round(index: number, brokerUrl: string, client: mqtt.MqttClient):
   console.log(`  round ${index + 1} (${feedbackSent} verdicts sent to the on agents):`);
   for (const entry of perResult) {
     console.log(
-      `    ${entry.agent.monitoring ? 'on ' : 'off'} ${entry.agent.name}: ${entry.results} results, main thread ${entry.mainUs.toFixed(0)} µs per result, whole process ${entry.processUs.toFixed(0)} µs`,
+      `    ${entry.agent.monitoring ? 'on ' : 'off'} ${entry.agent.name}: ${entry.results} results, main thread ${entry.mainUs.toFixed(0)} µs per result, whole process ${entry.processUs.toFixed(0)} µs, RSS at the end ${entry.rssMb.toFixed(0)} MB`,
     );
   }
   console.log(
@@ -237,6 +254,8 @@ await runBenchmark(async () => {
   cleanup.add(() => broker.stop());
   const client = await mqtt.connectAsync(broker.url, { clientId: 'share-reviewer' });
   cleanup.add(() => client.endAsync());
+  if (VARIANT === 'heap-growth')
+    console.log('variant heap-growth: "on" = runtime.heapGrowingPercent default, "off" = 0 (V8\'s own); no monitoring on either side');
   console.log(
     `share: ${ROUNDS} rounds; in each, ${AGENTS} agents with the monitoring on and ${AGENTS} with it off at once, one camera at ${FPS} fps each, ${WARMUP_SECONDS} s warm-up, ${SECONDS} s measured`,
   );

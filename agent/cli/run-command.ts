@@ -5,6 +5,7 @@ import { buildAgent } from '../daemon.js';
 import { errorLines } from '../errors.js';
 import { chooseAutoModel } from '../inference/model-choice.js';
 import { AgentProcess } from '../lifecycle/agent-process.js';
+import { applyHeapGrowth } from '../lifecycle/heap-growth.js';
 import { ExitCode } from '../lifecycle/exit-codes.js';
 import { createLogger } from '../log/logger.js';
 import { loadAndCheck } from './config-command.js';
@@ -30,6 +31,8 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
   const { config } = initial;
   for (const secret of initial.secrets) scrubber.add(secret);
   const log = createLogger({ level: config.log.level, scrubber });
+  // Once, at start: a reload does not change how the heap grows (docs/configuration.md).
+  applyHeapGrowth(config.runtime.heapGrowingPercent);
   const agentProcess = new AgentProcess({
     initial,
     reload: () => loadAndCheck(options),
@@ -48,7 +51,10 @@ export async function runCommand(argv: string[], io: CliIo, mode: 'run' | 'demo'
     report: (line) => io.err.write(`${scrubber.scrub(line)}\n`),
     env: io.env,
   }).install();
-  log.info({ configFile: initial.source, envOverrides: initial.envApplied, deviceId: config.deviceId, mode }, 'cctv-agent starting');
+  log.info(
+    { configFile: initial.source, envOverrides: initial.envApplied, deviceId: config.deviceId, mode, heapGrowingPercent: config.runtime.heapGrowingPercent },
+    'cctv-agent starting',
+  );
   if (mode === 'demo') {
     const written = writeDemoConfig(initial.source, demoBaseConfig());
     if (written) log.info({ file: written }, "demo config written: cctv-agent status, telemetry and config print find the demo's data through it");

@@ -54,6 +54,13 @@ describe('config loading', () => {
     expect(loaded.envApplied).toContain('CCTV_MQTT__URL');
   });
 
+  it("runtime.heapGrowingPercent: 100 unless set, 0 for V8's own growth, out of range named", () => {
+    expect(loadConfig({ file: write('a.yaml', minimal), env: {} }).config.runtime.heapGrowingPercent).toBe(100);
+    expect(loadConfig({ file: write('b.yaml', minimal), env: { CCTV_RUNTIME__HEAP_GROWING_PERCENT: '0' } }).config.runtime.heapGrowingPercent).toBe(0);
+    const problems = problemsOf(() => loadConfig({ file: write('c.yaml', `${minimal}runtime: { heapGrowingPercent: 500 }\n`), env: {} }));
+    expect(problems.join('\n')).toContain('runtime.heapGrowingPercent');
+  });
+
   it('sampleFps takes "null" from the environment (every frame)', () => {
     const { config } = loadConfig({ file: write('a.yaml', minimal), env: { CCTV_CAMERAS__0__SAMPLE_FPS: 'null' } });
     expect(config.cameras[0]!.sampleFps).toBeNull();

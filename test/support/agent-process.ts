@@ -28,8 +28,8 @@ export function agentBin(): string {
 }
 
 /** Runs the compiled agent as a real child process, as systemd or a user would. */
-export function spawnAgent(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): AgentProcess {
-  const child = spawn(process.execPath, [agentBin(), ...args], {
+export function spawnAgent(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; nodeArgs?: string[] } = {}): AgentProcess {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), agentBin(), ...args], {
     cwd: options.cwd ?? packageRoot(),
     env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
