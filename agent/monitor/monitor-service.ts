@@ -70,6 +70,8 @@ export class MonitorService implements Service {
   private lastError: string | undefined;
   /** Events emitted inside a transaction, recorded after it commits. */
   private readonly events: AgentEvent[] = [];
+  /** Active alerts and pending retrain requests for health() (read every 2 s): counted again after a transaction. */
+  private counts: { alerts: number; pending: number } | undefined;
 
   constructor(private readonly deps: MonitorDeps) {
     this.now = deps.now ?? Date.now;
@@ -81,6 +83,7 @@ export class MonitorService implements Service {
       'SELECT sample_id FROM evidence WHERE camera_id = ? AND model_id = ? AND model_version = ? ORDER BY disputed DESC, created_at DESC LIMIT 50',
     );
     const insertQuality = db.prepare('INSERT INTO quality (at, camera_id, model_id, model_version, labels, precision, sample) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.counts = undefined;
     this.stores = {
       db,
       feedback: new FeedbackStore(db),
@@ -325,6 +328,8 @@ export class MonitorService implements Service {
     } catch (error) {
       this.events.length = 0;
       throw error;
+    } finally {
+      this.counts = undefined;
     }
     if (this.deps.publishing) this.deps.onCommitted?.();
     this.flushEvents();
@@ -350,8 +355,10 @@ export class MonitorService implements Service {
       precision: quality.windows.labels.overall.precision,
       labels: quality.windows.labels.overall.labelled,
     }));
-    const alerts = this.stores?.alerts.activeCount() ?? 0;
-    const pending = this.stores?.retrain.pendingCount() ?? 0;
+    const stores = this.stores;
+    if (stores && !this.counts) this.counts = { alerts: stores.alerts.activeCount(), pending: stores.retrain.pendingCount() };
+    const alerts = stores ? this.counts!.alerts : 0;
+    const pending = stores ? this.counts!.pending : 0;
     return {
       ok: this.lastError === undefined,
       state: this.stores ? (alerts > 0 ? `alerting (${alerts})` : 'watching') : 'stopped',

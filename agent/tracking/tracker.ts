@@ -253,9 +253,12 @@ export class ByteTracker {
 
   private matchedWith(slot: number, index: number, detection: TrackerInput, atMs: number): void {
     const o = this.options;
-    const [x, y, w, h] = detection.box as [number, number, number, number];
-    const cx = x + w / 2;
-    const cy = y + h / 2;
+    const box = detection.box;
+    // Indexed, not destructured: destructuring allocates an iterator until V8 optimises the caller.
+    const w = box[2]!;
+    const h = box[3]!;
+    const cx = box[0]! + w / 2;
+    const cy = box[1]! + h / 2;
     kalmanUpdate(this.kalman, slot * KALMAN_STRIDE, cx, cy, w, h, o.noise);
     this.fromX[slot] = this.toX[slot]!;
     this.fromY[slot] = this.toY[slot]!;
@@ -274,9 +277,11 @@ export class ByteTracker {
   }
 
   private birth(slot: number, detection: TrackerInput, atMs: number): void {
-    const [x, y, w, h] = detection.box as [number, number, number, number];
-    const cx = x + w / 2;
-    const cy = y + h / 2;
+    const box = detection.box;
+    const w = box[2]!;
+    const h = box[3]!;
+    const cx = box[0]! + w / 2;
+    const cy = box[1]! + h / 2;
     kalmanInit(this.kalman, slot * KALMAN_STRIDE, cx, cy, w, h, this.options.noise);
     this.votes.fill(0, slot * TYPES, slot * TYPES + TYPES);
     this.votes[slot * TYPES + (typeIndex.get(detection.type) ?? TYPES - 1)] = detection.score;

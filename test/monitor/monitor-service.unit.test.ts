@@ -66,6 +66,12 @@ describe('the monitor on a real SQLite file (injected clock)', () => {
   it('60 % false positives: one alert, one retrain request with its evidence; more bad feedback adds none; good feedback clears after the hysteresis', async () => {
     const { db, monitor, events, messages, tick } = setup();
     await monitor.start();
+    // health() caches its counts (read every 2 s by the status file): they must follow every change.
+    const counts = () => {
+      const { alerts, retrainPending } = monitor.health().detail as { alerts: number; retrainPending: number };
+      return { alerts, retrainPending };
+    };
+    expect(counts()).toEqual({ alerts: 0, retrainPending: 0 });
     const results = insertResults(db, 200);
     const first = monitor.acceptFeedback(verdicts(results.slice(0, 50), 30, 'a'), 'mqtt', false);
     expect(first).toMatchObject({ stored: 50, duplicates: 0 });
@@ -84,6 +90,8 @@ describe('the monitor on a real SQLite file (injected clock)', () => {
     expect(messages(fleetTopics('cctv').retrain)).toHaveLength(1);
     expect(events.filter((event) => event.kind === 'alert-raised')).toHaveLength(1);
     expect(events.filter((event) => event.kind === 'retrain-requested')).toHaveLength(1);
+    expect(counts()).toEqual({ alerts: 1, retrainPending: 1 });
+    expect(monitor.health().state).toBe('alerting (1)');
 
     // Worse still while the request is pending: no second alert, no second request.
     tick(60_000);
@@ -100,6 +108,7 @@ describe('the monitor on a real SQLite file (injected clock)', () => {
     monitor.acceptFeedback(verdicts(results.slice(112, 115), 0, 'd'), 'mqtt', false);
     expect(events.filter((event) => event.kind === 'alert-cleared')).toHaveLength(1);
     expect((messages(topics.alerts).at(-1)!.payload as AlertsPayload).active).toEqual([]);
+    expect(counts()).toEqual({ alerts: 0, retrainPending: 1 });
     // The request stays pending until acknowledged: clearing does not answer it.
     expect(monitor.snapshot().retrain[0]!.state).toBe('pending');
     await monitor.stop();
@@ -109,10 +118,13 @@ describe('the monitor on a real SQLite file (injected clock)', () => {
     const { db, monitor, messages } = setup();
     await monitor.start();
     const manual = monitor.requestRetrain('north', 'camera moved', 'cli:alice');
+    const pending = () => (monitor.health().detail as { retrainPending: number }).retrainPending;
+    expect(pending()).toBe(1);
     expect(manual).toMatchObject({ alreadyPending: false, request: { state: 'pending', trigger: 'manual', reason: 'camera moved' } });
     expect(monitor.requestRetrain('north', 'again', 'cli:bob').alreadyPending).toBe(true);
     const acked = monitor.acknowledge(manual.request.requestId, 'mqtt:pipeline')!;
     expect(acked.state).toBe('acknowledged');
+    expect(pending()).toBe(0);
     expect(monitor.acknowledge('no-such-request', 'x')).toBeUndefined();
     const audit = db.prepare('SELECT from_state, to_state, actor FROM retrain_transitions ORDER BY id').all();
     expect(audit).toEqual([
@@ -122,6 +134,7 @@ describe('the monitor on a real SQLite file (injected clock)', () => {
     const again = monitor.requestRetrain('north', 'still bad', 'cli:alice').request;
     monitor.modelActivated({ id: MODEL.id, version: '1.1.0' });
     expect(monitor.snapshot().retrain.find((request) => request.requestId === again.requestId)!.state).toBe('superseded');
+    expect(pending()).toBe(0);
     expect(messages(topics.retrain).map((message) => (message.payload as RetrainPayload).state)).toEqual(['pending', 'acknowledged', 'pending', 'superseded']);
     await monitor.stop();
   });
