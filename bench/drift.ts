@@ -4,7 +4,8 @@
  * - micro: the input statistics of one sampled frame (FrameFeatures.measure on the highway
  *   clip's frames at model input size), one result's prediction statistics, one window
  *   comparison, and a skipped frame (the counter), in µs; with the share of a frame's
- *   inference time they add at the default one-in-N sampling.
+ *   inference time they add at the default one-in-N sampling; then the DriftService hooks per
+ *   call, warm and with cold caches (as between two frames of a real agent).
  * - share: the real agent on the highway clip (a file camera, not real-time, so it runs as fast
  *   as the model allows) with the whole monitoring on (feedback monitor, drift on every frame,
  *   self-test) and off, alternated in pairs; main-thread CPU per result from /proc
@@ -26,20 +27,27 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
-import { driftSchema } from '../agent/config/monitor-schema.js';
+import { driftSchema, monitorSchema } from '../agent/config/monitor-schema.js';
 import { compareWindows } from '../agent/drift/compare.js';
 import type { DriftPayload } from '../agent/drift/drift-schema.js';
+import { DriftService } from '../agent/drift/drift-service.js';
 import { FrameFeatures } from '../agent/drift/frame-features.js';
 import { WindowStats } from '../agent/drift/window-stats.js';
 import { describeCpuInt8 } from '../agent/inference/cpu-features.js';
 import { LoadedModel } from '../agent/inference/loaded-model.js';
 import { resolveModel } from '../agent/inference/model-files.js';
+import type { InferenceResult } from '../agent/inference/result.js';
+import type { Frame } from '../agent/ingest/frame.js';
+import type { FrameGeometry } from '../agent/ingest/frame-geometry.js';
+import { deviceTopics } from '../agent/mqtt/topics.js';
+import { openDatabase } from '../agent/storage/database.js';
 import { readSourceFrames } from '../agent/quantize/calibration-source.js';
 import { EVALUATION_SETTINGS, frameOf } from '../agent/quantize/evaluate.js';
 import { type AgentProcess, killIfRunning, spawnAgent } from '../test/support/agent-process.js';
 import { assetPath, projectRoot } from '../test/support/assets.js';
 import { startMosquitto } from '../test/support/mosquitto.js';
 import { startRtspServer } from '../test/support/rtsp-server.js';
+import { captureLogger } from '../test/support/capture-log.js';
 import { BenchCleanup, runBenchmark } from './cleanup.js';
 import { CLK_TCK } from './proc-cpu.js';
 
@@ -107,9 +115,64 @@ async function micro(): Promise<void> {
     console.log(
       `  per frame at everyNthFrame ${everyNth}: ${(perFrameUs / everyNth + perResultUs).toFixed(1)} µs = ${(perFrameShare * 100).toFixed(2)} % of the mean inference (${meanInferenceMs.toFixed(1)} ms)`,
     );
+    coldHooks(asFrames, results, model.geometry);
   } finally {
     await model.release();
   }
+}
+
+/**
+ * The service's hooks as the frame path calls them (DriftService.onFrame on every frame, the
+ * statistics on one in N; onResult on every result), each call with cold caches: between two
+ * frames of a real agent, decoding, inference and SQLite have had the caches, which a hot loop
+ * hides (it gives the warm figures above). 32 MB are touched before each call.
+ */
+function coldHooks(frames: Frame[], results: InferenceResult[], geometry: FrameGeometry): void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cctv-bench-drift-cold-'));
+  const db = openDatabase(path.join(dir, 'agent.db'));
+  const { log } = captureLogger();
+  const drift = new DriftService({
+    db: () => db,
+    deviceId: 'bench',
+    topics: deviceTopics('bench', 'bench'),
+    publishing: false,
+    config: monitorSchema.parse({}),
+    geometry,
+    activeModel: () => ({ id: results[0]!.model.id, version: results[0]!.model.version }),
+    log,
+  });
+  const thrash = new Float64Array(4 * 1024 * 1024);
+  const touch = (): void => {
+    for (let i = 0; i < thrash.length; i += 8) thrash[i]! += 1;
+  };
+  const timed = { warmFrame: [] as number[], warmResult: [] as number[], coldFrame: [] as number[], coldResult: [] as number[] };
+  void drift.start();
+  try {
+    for (let i = 0; i < 1500; i++) {
+      const cold = i % 2 === 0;
+      if (cold) touch();
+      let started = performance.now();
+      drift.onFrame(frames[i % frames.length]!);
+      const frameUs = (performance.now() - started) * 1000;
+      if (cold) touch();
+      started = performance.now();
+      drift.onResult(results[i % results.length]!);
+      const resultUs = (performance.now() - started) * 1000;
+      if (i < 300) continue; // past V8's tiering
+      (cold ? timed.coldFrame : timed.warmFrame).push(frameUs);
+      (cold ? timed.coldResult : timed.warmResult).push(resultUs);
+    }
+  } finally {
+    void drift.stop();
+    db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const mean = (values: number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
+  const line = (name: string, warm: number[], cold: number[]): string =>
+    `  ${name}: warm median ${median(warm).toFixed(2)} µs (mean ${mean(warm).toFixed(2)}), cold caches median ${median(cold).toFixed(2)} µs (mean ${mean(cold).toFixed(2)})`;
+  console.log('the service hooks per call, warm and with cold caches (32 MB touched before each call):');
+  console.log(line('DriftService.onFrame (statistics on one frame in N)', timed.warmFrame, timed.coldFrame));
+  console.log(line('DriftService.onResult', timed.warmResult, timed.coldResult));
 }
 
 async function runAgentFor(monitoring: boolean, seconds: number): Promise<{ ticks: number; results: number }> {
