@@ -204,8 +204,13 @@ systemctl reset-failed cctv-agent`);
     const child = await until(
       'an ffmpeg child',
       () => {
-        const found = sh(`ps -o user=,args= --ppid ${mainPid}`).out.trim();
-        return found.includes('ffmpeg') ? found : undefined;
+        // A still decode (the start-up self-test's golden image) may just have exited: its
+        // zombie shows as "[ffmpeg] <defunct>" until reaped, so the first live ffmpeg is taken.
+        const found = sh(`ps -o user=,args= --ppid ${mainPid}`)
+          .out.split('\n')
+          .map((line) => line.trim())
+          .find((line) => line.includes('ffmpeg') && !line.includes('<defunct>'));
+        return found;
       },
       20_000,
     );
