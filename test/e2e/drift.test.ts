@@ -70,6 +70,27 @@ describe('drift end to end', () => {
   const activeDriftAlerts = (): Set<string> =>
     new Set((alerts.at(-1)?.active ?? []).filter((alert) => alert.ruleId === 'sustained-drift').map((alert) => alert.cameraId));
 
+  /** On a failure, what the agent, the streams and the windows were doing (seen once under the full suite's load). */
+  const explainFailure = async (step: () => Promise<unknown>): Promise<void> => {
+    try {
+      await step();
+    } catch (error) {
+      for (const w of windows)
+        console.log(
+          `drift e2e window ${w.cameraId} ${w.at} frames ${w.window.frames}/${w.reference.frames} dets ${w.window.detections}/${w.reference.detections} consecutive ${w.consecutive}: ${w.features
+            .map(
+              (f) => `${f.feature}=${f.value}${f.pValue !== null ? `(p ${f.pValue.toExponential(1)})` : ''}${f.drifted ? '*' : ''}${f.insufficient ? '?' : ''}`,
+            )
+            .join(' ')}`,
+        );
+      for (const line of agent?.logs.filter((l) => l.level !== 'debug' && (l.module !== 'ingest' || l['camera'] !== undefined)) ?? [])
+        console.log(`drift e2e agent: ${JSON.stringify(line)}`);
+      console.log(`drift e2e agent stderr: ${agent?.stderr().slice(-2000) ?? '(not started)'}`);
+      for (const [name, server] of servers) console.log(`drift e2e rtsp ${name}: running ${server.isRunning()}; log tail: ${server.logs().slice(-400)}`);
+      throw error;
+    }
+  };
+
   it('a darkened, a fogged and a different scene each raise the drift alert within 3 windows; the unchanged camera none', async () => {
     const dir = tempDir();
     const config = path.join(dir, 'config.yaml');
@@ -92,34 +113,23 @@ describe('drift end to end', () => {
     const normal = servers.get('normal')!.url;
     write({ steady: normal, darkened: normal, fogged: normal, moved: normal });
     agent = spawnAgent(['run', '--config', config]);
-    await agent.waitForLog((line) => line.msg === 'cctv-agent running', 30_000);
     // Every camera has its reference and one compared window of the unchanged clip.
-    await waitFor(
-      () => ['steady', 'darkened', 'fogged', 'moved'].every((id) => windows.some((w) => w.cameraId === id)),
-      (REFERENCE_SECONDS + WINDOW_SECONDS + 30) * 1000,
-      'a first window per camera',
-    );
+    await explainFailure(async () => {
+      await agent!.waitForLog((line) => line.msg === 'cctv-agent running', 30_000);
+      await waitFor(
+        () => ['steady', 'darkened', 'fogged', 'moved'].every((id) => windows.some((w) => w.cameraId === id)),
+        (REFERENCE_SECONDS + WINDOW_SECONDS + 30) * 1000,
+        () => `a first window per camera (have ${[...new Set(windows.map((w) => w.cameraId))].join(', ') || 'none'})`,
+      );
+    });
     const changedAt = Date.now();
     write({ steady: normal, darkened: servers.get('dark')!.url, fogged: servers.get('fog')!.url, moved: servers.get('scene')!.url });
     agent.kill('SIGHUP');
 
     const changed = ['darkened', 'fogged', 'moved'];
-    try {
-      await waitFor(() => changed.every((id) => activeDriftAlerts().has(id)), (4 * WINDOW_SECONDS + 30) * 1000, 'a drift alert on each changed camera');
-    } catch (error) {
-      for (const w of windows)
-        console.log(
-          `drift e2e window ${w.cameraId} ${w.at} frames ${w.window.frames}/${w.reference.frames} dets ${w.window.detections}/${w.reference.detections} consecutive ${w.consecutive}: ${w.features
-            .map(
-              (f) => `${f.feature}=${f.value}${f.pValue !== null ? `(p ${f.pValue.toExponential(1)})` : ''}${f.drifted ? '*' : ''}${f.insufficient ? '?' : ''}`,
-            )
-            .join(' ')}`,
-        );
-      // A camera without frames: was it its stream or the agent? (seen once under heavy load)
-      for (const line of agent.logs.filter((l) => l.module === 'ingest' && l['camera'] !== undefined)) console.log(`drift e2e agent: ${JSON.stringify(line)}`);
-      for (const [name, server] of servers) console.log(`drift e2e rtsp ${name}: running ${server.isRunning()}; log tail: ${server.logs().slice(-400)}`);
-      throw error;
-    }
+    await explainFailure(() =>
+      waitFor(() => changed.every((id) => activeDriftAlerts().has(id)), (4 * WINDOW_SECONDS + 30) * 1000, 'a drift alert on each changed camera'),
+    );
     for (const id of changed) {
       const after = windows.filter((w) => w.cameraId === id && Date.parse(w.at) > changedAt);
       const alerted = after.findIndex((w) => w.consecutive >= 2);
