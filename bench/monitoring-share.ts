@@ -29,8 +29,11 @@
  * monitor section as a YAML flow mapping, default {}: to leave parts out, e.g.
  * '{ evidence: { enabled: false } }'), BENCH_VARIANT (default monitoring; heap-growth: both sides
  * without monitoring, "on" with runtime.heapGrowingPercent at its default, "off" with 0, V8's own
- * heap growth: what the setting saves, docs/decisions/0013-heap-growth.md), BENCH_NODE_ARGS (node
- * options for every agent, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * heap growth: what the setting saves, docs/decisions/0013-heap-growth.md), BENCH_WITH_NULL=1
+ * (each round followed by a null round, both sides without monitoring and no feedback: its
+ * ratio should be 1, and the monitoring's cost is read as the mean difference of the pairs, with
+ * its standard error), BENCH_NODE_ARGS (node options for every agent, e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof").
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -58,6 +61,8 @@ const LABELLED_SHARE = env('BENCH_LABELLED_SHARE', 0.02);
 /** The on side's monitor settings (a YAML flow mapping): the defaults unless given. */
 const ON_MONITOR = process.env['BENCH_ON_MONITOR'] ?? '{}';
 const VARIANT = process.env['BENCH_VARIANT'] ?? 'monitoring';
+/** Each monitoring round followed by a null round (both sides without monitoring), to read the bench's own error beside it. */
+const WITH_NULL = process.env['BENCH_WITH_NULL'] === '1';
 if (VARIANT !== 'monitoring' && VARIANT !== 'heap-growth') throw new Error(`BENCH_VARIANT ${VARIANT}: monitoring or heap-growth`);
 const MONITOR_OFF = 'monitor: { enabled: false, evidence: { enabled: false } }';
 
@@ -91,7 +96,7 @@ interface Reading {
   results: number;
 }
 
-function configFor(name: string, monitoring: boolean, dir: string, brokerUrl: string): string {
+function configFor(name: string, monitoring: boolean, dir: string, brokerUrl: string, nullRound: boolean): string {
   const file = path.join(dir, 'config.yaml');
   fs.writeFileSync(
     file,
@@ -106,19 +111,19 @@ function configFor(name: string, monitoring: boolean, dir: string, brokerUrl: st
       `mqtt: { url: "${brokerUrl}" }`,
       ...(VARIANT === 'heap-growth'
         ? [MONITOR_OFF, ...(monitoring ? [] : ['runtime: { heapGrowingPercent: 0 }'])]
-        : [monitoring ? `monitor: ${ON_MONITOR}` : MONITOR_OFF]),
+        : [monitoring && !nullRound ? `monitor: ${ON_MONITOR}` : MONITOR_OFF]),
       '',
     ].join('\n'),
   );
   return file;
 }
 
-async function startAgent(name: string, monitoring: boolean, brokerUrl: string): Promise<RunningAgent> {
+async function startAgent(name: string, monitoring: boolean, brokerUrl: string, nullRound: boolean): Promise<RunningAgent> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cctv-bench-share-${name}-`));
   cleanup.add(() => fs.rmSync(dir, { recursive: true, force: true }));
   // BENCH_NODE_ARGS reach every agent's node (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where the difference goes).
   const nodeArgs = process.env['BENCH_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
-  const agent = spawnAgent(['run', '--config', configFor(name, monitoring, dir, brokerUrl)], { nodeArgs });
+  const agent = spawnAgent(['run', '--config', configFor(name, monitoring, dir, brokerUrl, nullRound)], { nodeArgs });
   cleanup.add(() => killIfRunning(agent));
   await agent.waitForLog((line) => line.msg === 'cctv-agent running', 60_000);
   const db = new Database(path.join(dir, 'agent.db'), { readonly: true, fileMustExist: true });
@@ -148,6 +153,7 @@ class Reviewer {
   constructor(
     private readonly client: mqtt.MqttClient,
     private readonly devices: string[],
+    private readonly share: number,
   ) {
     for (const device of devices) this.pending.set(device, []);
     client.on('message', (topic, payload) => {
@@ -157,7 +163,7 @@ class Reviewer {
       const result = JSON.parse(payload.toString()) as ResultPayload;
       if (result.task !== 'detection') return;
       result.vehicles.forEach((_, index) => {
-        if (LABELLED_SHARE <= 0 || VARIANT !== 'monitoring' || this.detections++ % Math.round(1 / LABELLED_SHARE) !== 0) return;
+        if (this.share <= 0 || VARIANT !== 'monitoring' || this.detections++ % Math.round(1 / this.share) !== 0) return;
         items.push({
           id: `${result.id}-${index}`,
           resultId: result.id,
@@ -190,16 +196,24 @@ class Reviewer {
   }
 }
 
-async function round(index: number, brokerUrl: string, client: mqtt.MqttClient): Promise<{ ratio: number; processRatio: number; controls: number[] }> {
+interface RoundResult {
+  ratio: number;
+  processRatio: number;
+  controls: number[];
+}
+
+async function round(index: number, brokerUrl: string, client: mqtt.MqttClient, nullRound = false): Promise<RoundResult> {
   const names: Array<{ name: string; monitoring: boolean }> = [];
-  for (let i = 0; i < AGENTS; i++) names.push({ name: `on${index}x${i}`, monitoring: true }, { name: `off${index}x${i}`, monitoring: false });
+  const tag = nullRound ? 'n' : '';
+  for (let i = 0; i < AGENTS; i++) names.push({ name: `on${tag}${index}x${i}`, monitoring: true }, { name: `off${tag}${index}x${i}`, monitoring: false });
   // Start order alternates between rounds, so neither side always starts first.
   if (index % 2 === 1) names.reverse();
   const agents: RunningAgent[] = [];
-  for (const { name, monitoring } of names) agents.push(await startAgent(name, monitoring, brokerUrl));
+  for (const { name, monitoring } of names) agents.push(await startAgent(name, monitoring, brokerUrl, nullRound));
   const reviewer = new Reviewer(
     client,
     agents.filter((agent) => agent.monitoring).map((agent) => agent.name),
+    nullRound ? 0 : LABELLED_SHARE,
   );
   await reviewer.start();
   await sleep(WARMUP_SECONDS * 1000); // past start-up, the self-test and the drift reference
@@ -230,16 +244,34 @@ async function round(index: number, brokerUrl: string, client: mqtt.MqttClient):
   const ratio = mean(on.map((entry) => entry.mainUs)) / mean(off.map((entry) => entry.mainUs));
   const processRatio = mean(on.map((entry) => entry.processUs)) / mean(off.map((entry) => entry.processUs));
   const controls = [on, off].filter((entries) => entries.length >= 2).map((entries) => entries[0]!.mainUs / entries[1]!.mainUs);
-  console.log(`  round ${index + 1} (${feedbackSent} verdicts sent to the on agents):`);
+  console.log(
+    nullRound ? `  null round ${index + 1} (both sides without monitoring):` : `  round ${index + 1} (${feedbackSent} verdicts sent to the on agents):`,
+  );
   for (const entry of perResult) {
     console.log(
-      `    ${entry.agent.monitoring ? 'on ' : 'off'} ${entry.agent.name}: ${entry.results} results, main thread ${entry.mainUs.toFixed(0)} µs per result, whole process ${entry.processUs.toFixed(0)} µs, RSS at the end ${entry.rssMb.toFixed(0)} MB`,
+      `    ${entry.agent.monitoring ? 'on ' : 'off'} ${entry.agent.name} (pid ${entry.agent.process.child.pid}): ${entry.results} results, main thread ${entry.mainUs.toFixed(0)} µs per result, whole process ${entry.processUs.toFixed(0)} µs, RSS at the end ${entry.rssMb.toFixed(0)} MB`,
     );
   }
   console.log(
     `    on/off main thread ${ratio.toFixed(4)}, whole process ${processRatio.toFixed(4)}; A/A controls ${controls.map((value) => value.toFixed(4)).join(', ') || 'none (BENCH_AGENTS=1)'}`,
   );
   return { ratio, processRatio, controls };
+}
+
+/**
+ * The monitoring's cost read against the null rounds run beside it: each monitoring round minus
+ * the null round that followed it (a pair shares the machine's state of those minutes), with the
+ * standard error of the mean of those differences.
+ */
+function printAgainstNull(monitoring: number[], nulls: number[]): void {
+  const differences = monitoring.map((ratio, index) => ratio - nulls[index]!);
+  const average = mean(differences);
+  const variance = differences.reduce((sum, value) => sum + (value - average) ** 2, 0) / Math.max(1, differences.length - 1);
+  const standardError = Math.sqrt(variance / differences.length);
+  console.log(`share: null rounds ${nulls.map((value) => value.toFixed(4)).join(', ')}: mean ${mean(nulls).toFixed(4)}, median ${median(nulls).toFixed(4)}`);
+  console.log(
+    `share: monitoring rounds mean ${mean(monitoring).toFixed(4)}; minus the null round beside each: ${differences.map((value) => (value * 100).toFixed(1)).join(', ')} points, mean ${(average * 100).toFixed(1)} ± ${(standardError * 100).toFixed(1)} (standard error) points`,
+  );
 }
 
 await runBenchmark(async () => {
@@ -259,8 +291,12 @@ await runBenchmark(async () => {
   console.log(
     `share: ${ROUNDS} rounds; in each, ${AGENTS} agents with the monitoring on and ${AGENTS} with it off at once, one camera at ${FPS} fps each, ${WARMUP_SECONDS} s warm-up, ${SECONDS} s measured`,
   );
-  const rounds = [];
-  for (let index = 0; index < ROUNDS; index++) rounds.push(await round(index, broker.url, client));
+  const rounds: RoundResult[] = [];
+  const nulls: RoundResult[] = [];
+  for (let index = 0; index < ROUNDS; index++) {
+    rounds.push(await round(index, broker.url, client));
+    if (WITH_NULL) nulls.push(await round(index, broker.url, client, true));
+  }
   const ratios = rounds.map((entry) => entry.ratio);
   const controls = rounds.flatMap((entry) => entry.controls);
   const deviation = (value: number): string => `${((value - 1) * 100).toFixed(1)} %`;
@@ -268,6 +304,11 @@ await runBenchmark(async () => {
     `share: monitoring on/off, main thread per result: median ${median(ratios).toFixed(4)} (${deviation(median(ratios))}), rounds ${Math.min(...ratios).toFixed(4)}-${Math.max(...ratios).toFixed(4)}`,
   );
   console.log(`share: whole process per result: median ${median(rounds.map((entry) => entry.processRatio)).toFixed(4)}`);
+  if (WITH_NULL)
+    printAgainstNull(
+      ratios,
+      nulls.map((entry) => entry.ratio),
+    );
   if (controls.length > 0) {
     const worst = Math.max(...controls.map((value) => Math.abs(value - 1)));
     console.log(
