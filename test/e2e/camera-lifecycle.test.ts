@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { assetPath } from '../support/assets.js';
 import { findFfmpegProcesses, waitForNoFfmpeg } from '../support/processes.js';
 import { startRtspServer, type RtspServerHandle } from '../support/rtsp-server.js';
@@ -10,13 +10,25 @@ import { useTempDir } from '../support/temp-dir.js';
 const tempDir = useTempDir('cctv-camlife-');
 let server: RtspServerHandle;
 let agent: AgentProcess | undefined;
+/** The last test's agent, kept past afterEach for the failure report. */
+let lastAgent: AgentProcess | undefined;
 
 beforeAll(async () => {
   server = await startRtspServer({ file: assetPath('highway-cctv-320x240.mp4') });
 });
 afterAll(() => server?.stop());
+// Seen once under the full suite's load: every connection SOURCE_REFUSED for 30 s, and the file
+// passed alone right after. On a failure, say whether the server was up and what both sides logged.
+beforeEach((context) => {
+  context.onTestFailed(() => {
+    console.log(`camera-lifecycle: rtsp server running ${server.isRunning()}, pid ${server.pid()}; log tail: ${server.logs().slice(-1500)}`);
+    for (const line of (agent ?? lastAgent)?.logs.filter((l) => l.module === 'ingest' || l.msg === 'camera state') ?? [])
+      console.log(`camera-lifecycle agent: ${JSON.stringify(line)}`);
+  });
+});
 afterEach(async () => {
   await killIfRunning(agent);
+  lastAgent = agent;
   agent = undefined;
   await waitForNoFfmpeg((args) => args.includes(`:${server.port}/`), 5000);
 });
