@@ -11,7 +11,8 @@ import { MonitorReader } from '../monitor/monitor-reader.js';
 import type { CliIo } from './io.js';
 import { errorLines } from '../errors.js';
 import { livenessOf } from './agent-liveness.js';
-import { formatFollowLine, formatReport, latestJson, reportJson, type AgentState, type ReportContext } from './telemetry-format.js';
+import { formatFollowLine, formatReport } from './telemetry-format.js';
+import { type AgentState, latestJson, type ReportContext, reportJson } from './telemetry-report.js';
 
 /**
  * A database that is missing or cannot be read: the same code `status` uses when there is no

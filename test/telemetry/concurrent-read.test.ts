@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { telemetryReportSchema } from '../../agent/cli/telemetry-format.js';
+import { telemetryReportSchema } from '../../agent/cli/telemetry-report.js';
 import { telemetryCommand } from '../../agent/cli/telemetry-command.js';
 import { useTempDir } from '../support/temp-dir.js';
 import { captureIo, createAgentDatabase } from './fixture.js';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { telemetryReportSchema } from '../../agent/cli/telemetry-format.js';
+import { telemetryReportSchema } from '../../agent/cli/telemetry-report.js';
 import { agentBin, killIfRunning, spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { waitFor } from '../support/wait.js';
 import { useTempDir } from '../support/temp-dir.js';
